@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from dlnsam._kernels import CONVERGED, DIVERGED, RUNNING, direction, half_mse
+from dlnsam._kernels import CONVERGED, DIVERGED, FASTMATH, RUNNING, WORK_ROWS, direction, half_mse
 
 STEP_UNDERFLOW = 3
 MAX_STEPS = 4
@@ -27,25 +27,48 @@ _MAX_FACTOR = 10.0
 _ERROR_EXPONENT = -1.0 / 8.0  # the error estimate is of order 7
 
 
-@njit(cache=True)
-def flow_rhs(X, X2, X3, y, rows, z, rho, m, normalize, eps, work, r, du, dv, part, out):
+@njit(cache=True, fastmath=FASTMATH)
+def flow_rhs(X, y, rows, z, rho, m, normalize, eps, work, r, du, dv, part, out):
     """Write ż into ``out``; return L(θ)."""
     n, d = X.shape
     k = rows.shape[0] // m
     sum_r2 = direction(
-        X, X2, X3, y, rows, z[:d], z[d : 2 * d], rho, m, normalize, eps, True, work, r, du, dv, part
+        X, y, rows, z[:d], z[d : 2 * d], rho, m, normalize, eps, True, work, r, du, dv, part
     )
     loss = sum_r2 / (2.0 * n)
     for c in range(d):
         out[c] = -du[c]
         out[d + c] = -dv[c]
-        out[2 * d + 1 + c] = work[3, c] / k
-        out[3 * d + 1 + c] = work[6, c] / k
+    if rho == 0.0:  # gradient flow: Δ and Δ⁽¹⁾ stay 0
+        for c in range(d):
+            out[2 * d + 1 + c] = 0.0
+            out[3 * d + 1 + c] = 0.0
+    else:
+        for c in range(d):
+            out[2 * d + 1 + c] = work[3, c] / k
+            out[3 * d + 1 + c] = work[6, c] / k
     out[2 * d] = loss
     return loss
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _combine(coef, K, stages, acc):
+    """acc = Σ_{j < stages} coef[j] K[j], skipping zero coefficients.
+
+    The loops run along the contiguous state vectors, one stage at a time, so
+    they vectorize.
+    """
+    N = acc.shape[0]
+    for i in range(N):
+        acc[i] = 0.0
+    for j in range(stages):
+        a = coef[j]
+        if a != 0.0:
+            for i in range(N):
+                acc[i] += a * K[j, i]
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def _rms(vec, scale):
     total = 0.0
     for i in range(vec.shape[0]):
@@ -54,11 +77,9 @@ def _rms(vec, scale):
     return np.sqrt(total / vec.shape[0])
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def integrate(
     X,
-    X2,
-    X3,
     y,
     X_test,
     y_test,
@@ -99,7 +120,7 @@ def integrate(
     n, d = X.shape
     N = z.shape[0]
     rows = np.arange(n)
-    work = np.empty((7, d))
+    work = np.empty((WORK_ROWS, d))
     r = np.empty(n)
     du = np.empty(d)
     dv = np.empty(d)
@@ -109,12 +130,13 @@ def integrate(
     scale = np.empty(N)
     err5 = np.empty(N)
     err3 = np.empty(N)
+    acc = np.empty(N)
     has_test = X_test.shape[0] > 0
     n_out = out_times.shape[0]
 
     t = clock[0]
     h = clock[1]
-    loss = flow_rhs(X, X2, X3, y, rows, z, rho, m, normalize, eps, work, r, du, dv, part, K[0])
+    loss = flow_rhs(X, y, rows, z, rho, m, normalize, eps, work, r, du, dv, part, K[0])
     counters[0] += 1
     clock[2] = loss
 
@@ -127,7 +149,7 @@ def integrate(
         h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
         for i in range(N):
             zs[i] = z[i] + h0 * K[0, i]
-        flow_rhs(X, X2, X3, y, rows, zs, rho, m, normalize, eps, work, r, du, dv, part, K[1])
+        flow_rhs(X, y, rows, zs, rho, m, normalize, eps, work, r, du, dv, part, K[1])
         counters[0] += 1
         for i in range(N):
             err5[i] = K[1, i] - K[0, i]
@@ -157,31 +179,20 @@ def integrate(
             return STEP_UNDERFLOW
 
         for s in range(1, 12):
+            _combine(A[s], K, s, acc)
             for i in range(N):
-                acc = 0.0
-                for j in range(s):
-                    acc += A[s, j] * K[j, i]
-                zs[i] = z[i] + h_step * acc
-            flow_rhs(X, X2, X3, y, rows, zs, rho, m, normalize, eps, work, r, du, dv, part, K[s])
+                zs[i] = z[i] + h_step * acc[i]
+            flow_rhs(X, y, rows, zs, rho, m, normalize, eps, work, r, du, dv, part, K[s])
+        _combine(B, K, 12, acc)
         for i in range(N):
-            acc = 0.0
-            for j in range(12):
-                acc += B[j] * K[j, i]
-            z_new[i] = z[i] + h_step * acc
-        loss_new = flow_rhs(
-            X, X2, X3, y, rows, z_new, rho, m, normalize, eps, work, r, du, dv, part, K[12]
-        )
+            z_new[i] = z[i] + h_step * acc[i]
+        loss_new = flow_rhs(X, y, rows, z_new, rho, m, normalize, eps, work, r, du, dv, part, K[12])
         counters[0] += 12
 
         for i in range(N):
             scale[i] = atol + rtol * max(abs(z[i]), abs(z_new[i]))
-            a5 = 0.0
-            a3 = 0.0
-            for j in range(13):
-                a5 += E5[j] * K[j, i]
-                a3 += E3[j] * K[j, i]
-            err5[i] = a5
-            err3[i] = a3
+        _combine(E5, K, 13, err5)
+        _combine(E3, K, 13, err3)
         e5 = _rms(err5, scale) ** 2
         e3 = _rms(err3, scale) ** 2
         denom = e5 + 0.01 * e3

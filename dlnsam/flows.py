@@ -254,7 +254,7 @@ def flow(
         while code == _kernels.RUNNING and counters[1] < max_steps:
             budget = int(min(_STEPS_PER_CALL, max_steps - counters[1]))
             code = _flow_kernel.integrate(
-                X, data.X2, data.X3, y, data.X_test, data.y_test, z, clock,
+                X, y, data.X_test, data.y_test, z, clock,
                 params.rho, params.m, params.normalize, params.eps,
                 _dop853.A, _dop853.B, _dop853.C, _dop853.E3, _dop853.E5,
                 rtol, atol, t_max, loss_tol * loss0, data.max_loss,

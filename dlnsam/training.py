@@ -142,25 +142,23 @@ def _step_indices(
 PARALLEL_MIN_WORK = 1 << 18
 
 
-def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64]:
-    """The chunk buffer that selects the kernel: (0, 5, d) serial, or parallel.
+def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64] | None:
+    """The chunk buffer that selects the kernel: None for serial, else parallel.
 
     Parallel when numba has more than one thread and a step touches at least
     ``PARALLEL_MIN_WORK`` entries of X; small problems stay serial, where
-    threads cost more than they save.
+    threads cost more than they save (and the parallel kernel is then never
+    compiled).
     """
-    chunks = 0
     if numba.get_num_threads() > 1 and batch_size * d >= PARALLEL_MIN_WORK:
-        chunks = _kernels.PARALLEL_CHUNKS
-    return np.zeros((chunks, 5, d))
+        return np.zeros((_kernels.PARALLEL_CHUNKS, _kernels.PART_ROWS, d))
+    return None
 
 
 class KernelInputs(NamedTuple):
     """Arrays shared by the training and flow kernels, prepared once per call."""
 
     X: NDArray[np.float64]
-    X2: NDArray[np.float64]  # elementwise X², for 1-SAM
-    X3: NDArray[np.float64]  # elementwise X³, for 1-SAM
     y: NDArray[np.float64]
     X_test: NDArray[np.float64]  # (0, d) when there is no test set
     y_test: NDArray[np.float64]
@@ -169,9 +167,8 @@ class KernelInputs(NamedTuple):
 
 
 def kernel_inputs(problem: Problem, u: NDArray[np.float64], v: NDArray[np.float64]) -> KernelInputs:
-    """Precompute X², X³ and the divergence threshold for a run started at (u, v)."""
+    """The test set (or empty arrays), L(θ_0) and the divergence threshold for a run from (u, v)."""
     X, y = problem.X, problem.y
-    X2 = X * X
     if problem.X_test is not None and problem.y_test is not None:
         X_test, y_test = problem.X_test, problem.y_test
     else:
@@ -182,7 +179,7 @@ def kernel_inputs(problem: Problem, u: NDArray[np.float64], v: NDArray[np.float6
             "the initial loss L(u0 * v0) is not finite; rescale X, y or the initialization"
         )
     scale = max(loss0, float(y @ y) / (2 * problem.n), np.finfo(np.float64).tiny)
-    return KernelInputs(X, X2, X2 * X, y, X_test, y_test, loss0, DIVERGENCE_FACTOR * scale)
+    return KernelInputs(X, y, X_test, y_test, loss0, DIVERGENCE_FACTOR * scale)
 
 
 def draw_batches(rng: np.random.Generator, n: int, b: int, count: int) -> NDArray[np.int64]:
@@ -324,7 +321,7 @@ def run(
             batches = full_rows if params.full_batch else draw_batches(rng, n, b, count)
             lrs = lr * 0.5 ** np.searchsorted(milestones, np.arange(t, t + count), side="right")
             code = _kernels.run_chunk(
-                X, data.X2, data.X3, y, data.X_test, data.y_test,
+                X, y, data.X_test, data.y_test,
                 u, v, u_prev, v_prev, lrs, batches,
                 params.rho, params.m, params.normalize, params.eps,
                 rec, hist, progress, acc, max_loss, stop_loss, part,

@@ -31,10 +31,10 @@ def test_parallel_direction_matches_serial(rho, m, normalize, chunks, first_orde
     u, v = rng.standard_normal(d), rng.standard_normal(d)
     rows = rng.permutation(n)
     out = []
-    for part in (np.zeros((0, 5, d)), np.zeros((chunks, 5, d))):
-        work, r, du, dv = np.zeros((7, d)), np.zeros(n), np.zeros(d), np.zeros(d)
-        sum_r2 = _kernels.direction(X, X * X, X**3, y, rows, u, v, rho, m, normalize, 1e-12,
-                                    first_order, work, r, du, dv, part)  # fmt: skip
+    for part in (None, np.zeros((chunks, _kernels.PART_ROWS, d))):
+        work, r, du, dv = np.zeros((_kernels.WORK_ROWS, d)), np.zeros(n), np.zeros(d), np.zeros(d)
+        sum_r2 = _kernels.direction(X, y, rows, u, v, rho, m, normalize, 1e-12, first_order,
+                                    work, r, du, dv, part)  # fmt: skip
         out.append((sum_r2, du, dv, work[3].copy(), work[6].copy(), r.copy()))
     for a, b in zip(*out, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
@@ -51,7 +51,11 @@ def test_runs_agree_serial_and_parallel(algorithm, monkeypatch) -> None:
     serial = dlnsam.run(p, algorithm, lr=0.05, steps=300, alpha=0.2, seed=1)
     monkeypatch.setattr(training, "PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(training.numba, "get_num_threads", lambda: 2)
-    assert training.parallel_chunks(16, 40).shape == (_kernels.PARALLEL_CHUNKS, 5, 40)
+    assert training.parallel_chunks(16, 40).shape == (
+        _kernels.PARALLEL_CHUNKS,
+        _kernels.PART_ROWS,
+        40,
+    )
     par = dlnsam.run(p, algorithm, lr=0.05, steps=300, alpha=0.2, seed=1)
     np.testing.assert_allclose(par.beta, serial.beta, rtol=1e-10, atol=1e-14)
     assert par.integral_loss == pytest.approx(serial.integral_loss, rel=1e-10)
@@ -68,4 +72,4 @@ def test_flows_agree_serial_and_parallel(monkeypatch) -> None:
 
 
 def test_small_problems_stay_serial() -> None:
-    assert training.parallel_chunks(20, 30).shape[0] == 0
+    assert training.parallel_chunks(20, 30) is None
