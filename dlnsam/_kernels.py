@@ -114,8 +114,12 @@ def _residual_pass(X, y, rows, lo, hi, beta, r, g):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _perturbed_pass(X, rows, lo, hi, p, r, m, Gj):
-    """Rows lo..hi: r̃_i = (r_i + x_i·p)/m and G_j += Σ x_i r̃_i."""
+def _perturbed_pass(X, rows, lo, hi, p, r, Gj):
+    """Rows lo..hi: G_j += Σ x_i (r_i + x_i·p), i.e. m times the perturbed gradient.
+
+    The 1/m is applied by the caller, on the d-vector: a scale of the row
+    weights here would be moved into the inner loop under reassociation.
+    """
     d = X.shape[1]
     i = lo
     while i + 4 <= hi:
@@ -127,7 +131,6 @@ def _perturbed_pass(X, rows, lo, hi, p, r, m, Gj):
             a1 += X[i1, c] * pc
             a2 += X[i2, c] * pc
             a3 += X[i3, c] * pc
-        a0, a1, a2, a3 = a0 / m, a1 / m, a2 / m, a3 / m
         for c in range(d):
             Gj[c] += X[i0, c] * a0 + X[i1, c] * a1 + X[i2, c] * a2 + X[i3, c] * a3
         i += 4
@@ -136,7 +139,6 @@ def _perturbed_pass(X, rows, lo, hi, p, r, m, Gj):
         a = r[i]
         for c in range(d):
             a += X[row, c] * p[c]
-        a /= m
         for c in range(d):
             Gj[c] += X[row, c] * a
         i += 1
@@ -244,27 +246,28 @@ def _micro_batch_direction(X, y, rows, j, m, beta, s, rho, normalize, eps, first
                            g, p, Gj, G, H, H1, r):  # fmt: skip
     """Micro-batch j whole (two passes); adds to G, H, H1; returns Σ r_i².
 
-    G += g̃_j and H += ρ_j g̃_j ⊙ g_j, where g̃_j = Σ_i x_i r̃_i / m is accumulated
+    G += g̃_j and H += ρ_j g̃_j ⊙ g_j, where m g̃_j = Σ_i x_i r̃_i is accumulated
     in ``Gj`` (H needs no pass of its own: g_j is the same for every row).
+    With ρ = 0 it adds m g_j = Σ_i x_i r_i to G instead (see :func:`_finish`).
     """
     d = X.shape[1]
     lo = j * m
+    if rho == 0.0:  # plain gradient: the rows' sum straight into G, scaled in _finish
+        return _residual_pass(X, y, rows, lo, lo + m, beta, r, G)
     for c in range(d):
         g[c] = 0.0
     total = _residual_pass(X, y, rows, lo, lo + m, beta, r, g)
     for c in range(d):
         g[c] /= m
-    if rho == 0.0:
-        for c in range(d):
-            G[c] += g[c]
-        return total
     rho_j = _ascent(g, s, beta, rho, normalize, eps, first_order, p, H1)
     for c in range(d):
         Gj[c] = 0.0
-    _perturbed_pass(X, rows, lo, lo + m, p, r, m, Gj)
+    _perturbed_pass(X, rows, lo, lo + m, p, r, Gj)
+    inv_m = 1.0 / m
     for c in range(d):
-        G[c] += Gj[c]
-        H[c] += rho_j * Gj[c] * g[c]
+        gt = Gj[c] * inv_m
+        G[c] += gt
+        H[c] += rho_j * gt * g[c]
     return total
 
 
@@ -283,18 +286,23 @@ def _start(u, v, work, rho):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _finish(u, v, G, H, rho, k, du, dv):
-    """D_u = (G ⊙ v + H ⊙ u)/k and D_v = (G ⊙ u + H ⊙ v)/k."""
+def _finish(u, v, G, H, rho, k, b, du, dv):
+    """D_u = (G ⊙ v + H ⊙ u)/k and D_v = (G ⊙ u + H ⊙ v)/k (k micro-batches).
+
+    With ρ = 0, G holds the sum Σ_i x_i r_i over the b rows of the batch, so the
+    gradient is D_u = (G ⊙ v)/b, D_v = (G ⊙ u)/b.
+    """
     d = u.shape[0]
-    inv_k = 1.0 / k
     if rho == 0.0:
+        inv_b = 1.0 / b
         for c in range(d):
-            du[c] = G[c] * v[c] * inv_k
-            dv[c] = G[c] * u[c] * inv_k
-    else:
-        for c in range(d):
-            du[c] = (G[c] * v[c] + H[c] * u[c]) * inv_k
-            dv[c] = (G[c] * u[c] + H[c] * v[c]) * inv_k
+            du[c] = G[c] * v[c] * inv_b
+            dv[c] = G[c] * u[c] * inv_b
+        return
+    inv_k = 1.0 / k
+    for c in range(d):
+        du[c] = (G[c] * v[c] + H[c] * u[c]) * inv_k
+        dv[c] = (G[c] * u[c] + H[c] * v[c]) * inv_k
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -332,7 +340,7 @@ def sam_direction(X, y, rows, u, v, rho, m, normalize, eps, first_order, work, r
                 X, y, rows, j, m, beta, s, rho, normalize, eps, first_order,
                 work[4], work[5], work[7], G, H, H1, r,
             )  # fmt: skip
-    _finish(u, v, G, H, rho, k, du, dv)
+    _finish(u, v, G, H, rho, k, b, du, dv)
     return sum_r2
 
 
@@ -397,15 +405,18 @@ def sam_direction_parallel(X, y, rows, u, v, rho, m, normalize, eps, first_order
                 lo = base + t * m // T
                 hi = base + (t + 1) * m // T
                 sum_r2 += _residual_pass(X, y, rows, lo, hi, beta, r, gt)
+            if rho == 0.0:
+                for c in range(d):
+                    acc = 0.0
+                    for t in range(T):
+                        acc += part[t, 3, c]
+                    G[c] += acc
+                continue
             for c in range(d):
                 acc = 0.0
                 for t in range(T):
                     acc += part[t, 3, c]
                 g[c] = acc / m
-            if rho == 0.0:
-                for c in range(d):
-                    G[c] += g[c]
-                continue
             rho_j = _ascent(g, s, beta, rho, normalize, eps, first_order, p, H1)
             for t in prange(T):
                 Gt = part[t, 5]
@@ -413,14 +424,16 @@ def sam_direction_parallel(X, y, rows, u, v, rho, m, normalize, eps, first_order
                     Gt[c] = 0.0
                 lo = base + t * m // T
                 hi = base + (t + 1) * m // T
-                _perturbed_pass(X, rows, lo, hi, p, r, m, Gt)
+                _perturbed_pass(X, rows, lo, hi, p, r, Gt)
+            inv_m = 1.0 / m
             for c in range(d):
                 acc = 0.0
                 for t in range(T):
                     acc += part[t, 5, c]
+                acc *= inv_m
                 G[c] += acc
                 H[c] += rho_j * acc * g[c]
-    _finish(u, v, G, H, rho, k, du, dv)
+    _finish(u, v, G, H, rho, k, b, du, dv)
     return sum_r2
 
 
