@@ -224,20 +224,23 @@ def _one_sam_rows(X, y, rows, lo, hi, beta, s, rho, normalize, eps, first_order,
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _ascent(g, s, beta, rho, normalize, eps, first_order, p, H1):
-    """From a micro-batch gradient g: ρ_j, p = ρ_j g⊙s + ρ_j² g²⊙β, and H1 += ρ_j g²."""
-    d = g.shape[0]
+def _ascent(g_sum, scale, s, beta, rho, normalize, eps, first_order, p, H1):
+    """From a micro-batch gradient g = scale·g_sum: ρ_j, p = ρ_j g⊙s + ρ_j² g²⊙β, H1 += ρ_j g²."""
+    d = g_sum.shape[0]
     rho_j = rho
     if normalize:
         norm2 = 0.0
         for c in range(d):
-            norm2 += g[c] * g[c] * s[c]
-        rho_j = rho / (np.sqrt(norm2) + eps)
+            norm2 += g_sum[c] * g_sum[c] * s[c]
+        rho_j = rho / (scale * np.sqrt(norm2) + eps)
+    a = rho_j * scale
     for c in range(d):
-        p[c] = rho_j * g[c] * s[c] + rho_j * rho_j * g[c] * g[c] * beta[c]
+        gc = a * g_sum[c]
+        p[c] = gc * s[c] + gc * gc * beta[c]
     if first_order:
+        b = rho_j * scale * scale
         for c in range(d):
-            H1[c] += rho_j * g[c] * g[c]
+            H1[c] += b * g_sum[c] * g_sum[c]
     return rho_j
 
 
@@ -256,18 +259,16 @@ def _micro_batch_direction(X, y, rows, j, m, beta, s, rho, normalize, eps, first
         return _residual_pass(X, y, rows, lo, lo + m, beta, r, G)
     for c in range(d):
         g[c] = 0.0
-    total = _residual_pass(X, y, rows, lo, lo + m, beta, r, g)
-    for c in range(d):
-        g[c] /= m
-    rho_j = _ascent(g, s, beta, rho, normalize, eps, first_order, p, H1)
-    for c in range(d):
         Gj[c] = 0.0
-    _perturbed_pass(X, rows, lo, lo + m, p, r, Gj)
+    total = _residual_pass(X, y, rows, lo, lo + m, beta, r, g)
     inv_m = 1.0 / m
+    rho_j = _ascent(g, inv_m, s, beta, rho, normalize, eps, first_order, p, H1)
+    _perturbed_pass(X, rows, lo, lo + m, p, r, Gj)
+    w = rho_j * inv_m * inv_m
     for c in range(d):
-        gt = Gj[c] * inv_m
-        G[c] += gt
-        H[c] += rho_j * gt * g[c]
+        gt = Gj[c]
+        G[c] += gt * inv_m
+        H[c] += w * gt * g[c]
     return total
 
 
@@ -417,7 +418,7 @@ def sam_direction_parallel(X, y, rows, u, v, rho, m, normalize, eps, first_order
                 for t in range(T):
                     acc += part[t, 3, c]
                 g[c] = acc / m
-            rho_j = _ascent(g, s, beta, rho, normalize, eps, first_order, p, H1)
+            rho_j = _ascent(g, 1.0, s, beta, rho, normalize, eps, first_order, p, H1)
             for t in prange(T):
                 Gt = part[t, 5]
                 for c in range(d):
