@@ -8,7 +8,7 @@ from types import ModuleType
 import numpy as np
 
 import dlnsam
-from benchmarks import numpy_baseline
+from benchmarks import numpy_baseline, profile
 from benchmarks.report import (
     Check,
     Section,
@@ -22,7 +22,14 @@ from benchmarks.report import (
 from benchmarks.settings import Settings
 from benchmarks.timing import measure
 
-__all__ = ["ALGORITHMS", "StepTimes", "measure_algorithm", "run_overhead", "section"]
+__all__ = [
+    "ALGORITHMS",
+    "StepTimes",
+    "measure_algorithm",
+    "profile_table",
+    "run_overhead",
+    "section",
+]
 
 LR, ALPHA, RHO = 0.05, 0.05, 0.1
 #: The algorithms compared, by their name in the baselines.
@@ -145,6 +152,49 @@ def _row(times: StepTimes, jax_reason: str) -> tuple[tuple[str, ...], list[Targe
     return row, targets
 
 
+def profile_table(
+    problem: dlnsam.Problem, all_times: list[StepTimes], settings: Settings
+) -> tuple[Table, list[str]]:
+    """Where a dlnsam step's time goes, and the speed-ups that bounds.
+
+    Each kernel piece is timed alone in a compiled loop (:mod:`benchmarks.profile`):
+    the passes over the rows of X, the whole direction, and the training
+    kernel per step. A step cannot cost less than its row passes, so
+    baseline / (row passes) bounds what this kernel could reach against it.
+    """
+    calls = settings.steps * 10
+    rows = []
+    for times in all_times:
+        algorithm = ALGORITHMS[times.name]
+        passes = profile.row_passes_time(problem, algorithm, calls, settings.repeats)
+        direction = profile.direction_time(problem, algorithm, calls, settings.repeats)
+        kernel = profile.run_chunk_time(
+            problem, algorithm, LR, ALPHA, settings.steps, settings.repeats
+        )
+        bound_jax = "-" if times.jax is None else fmt_ratio(times.jax / passes)
+        rows.append(
+            (times.name, fmt_seconds(passes), fmt_seconds(direction), fmt_seconds(kernel),
+             fmt_seconds(times.dlnsam), fmt_ratio(times.numpy / passes), bound_jax)
+        )  # fmt: skip
+    table = Table(
+        ("algorithm", "row passes", "direction", "run_chunk/step", "dlnsam.run/step",
+         "NumPy / row passes", "JAX / row passes"),
+        tuple(rows),
+        "Profile: a dlnsam step taken apart (each piece timed alone, best of "
+        f"{settings.repeats} compiled loops)",
+    )  # fmt: skip
+    notes = [
+        "Profile: 'row passes' is the part of a step that reads X (1-SAM: one pass computing "
+        "x.beta, x^2.s, x^3.beta and accumulating G, H; n-SAM: the residual pass and the "
+        "perturbed pass; GD: the residual pass); 'direction' adds the O(d) vector work of "
+        "the SAM direction; 'run_chunk/step' adds the loss check and the update; "
+        "'dlnsam.run/step' adds the validation and set-up of a run() call spread over the "
+        "steps. The last two columns are the speed-ups a step would reach if it cost only its "
+        "row passes: the bound of this kernel against each baseline.",
+    ]
+    return table, notes
+
+
 def section(settings: Settings, jax_baseline: ModuleType | None, jax_reason: str) -> Section:
     """Time per step of dlnsam, the NumPy loop and JAX on gaussian_problem(20, 30, 3).
 
@@ -164,9 +214,10 @@ def section(settings: Settings, jax_baseline: ModuleType | None, jax_reason: str
     """
     problem = dlnsam.gaussian_problem(n=20, d=30, k=3, seed=0)
     steps, repeats = settings.steps, settings.repeats
-    rows, targets, checks = [], [], []
+    rows, targets, checks, all_times = [], [], [], []
     for name in ALGORITHMS:
         times = measure_algorithm(problem, name, settings, jax_baseline)
+        all_times.append(times)
         row, row_targets = _row(times, jax_reason)
         rows.append(row)
         targets += row_targets
@@ -180,6 +231,7 @@ def section(settings: Settings, jax_baseline: ModuleType | None, jax_reason: str
             )
 
     overhead = run_overhead(problem, repeats)
+    profile_rows, profile_notes = profile_table(problem, all_times, settings)
     table = Table(
         ("algorithm", "dlnsam/step", "NumPy/step", "NumPy/dlnsam", "JAX/step", "JAX/dlnsam",
          "max rel diff beta", "targets"),
@@ -197,11 +249,17 @@ def section(settings: Settings, jax_baseline: ModuleType | None, jax_reason: str
         f"{fmt_seconds(overhead)} (a 1-step run), spread over the {steps} steps.",
         "Agreement: the final beta of each baseline against dlnsam.run after the same number "
         f"of steps, relative 2-norm, must be <= {AGREEMENT:g}.",
+        *profile_notes,
     )
     setup = (
         f"gaussian_problem(n=20, d=30, k=3, seed=0); lr = {LR}, alpha = {ALPHA}, rho = {RHO}; "
         f"median of {repeats} runs after a warm-up run (Numba cache warm, JAX compiled)."
     )
     return Section(
-        "1. Discrete steps (n=20, d=30)", setup, (table,), notes, tuple(targets), tuple(checks)
+        "1. Discrete steps (n=20, d=30)",
+        setup,
+        (table, profile_rows),
+        notes,
+        tuple(targets),
+        tuple(checks),
     )

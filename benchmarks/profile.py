@@ -1,0 +1,169 @@
+"""Where the time of a step goes: dlnsam's kernels timed piece by piece.
+
+The discrete and flow sections use these figures to show what bounds the
+speed-up over a baseline: each driver below calls one piece of the kernel in a
+compiled loop, so the figure is the cost of that piece alone, with no Python
+and no per-call overhead.
+
+- ``row_passes``: the passes over the rows of X of one step, nothing else
+  (1-SAM: the single pass of ``_one_sam_rows``; n-SAM: the residual pass and
+  the perturbed pass; GD: the residual pass). This is the floor of a step that
+  reads X.
+- ``direction``: the whole SAM(ρ, m) direction (``sam_direction``): the row
+  passes plus the O(d) vector work around them.
+- ``run_chunk``: the training kernel per step (direction, loss check, update),
+  called directly, without :func:`dlnsam.run`.
+- ``flow_rhs``: one evaluation of the flow's right-hand side
+  (``_flow_kernel.flow_rhs``: direction with the Δ rates, the loss).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit
+
+import dlnsam
+from dlnsam import _flow_kernel, _kernels, training
+
+__all__ = ["direction_time", "flow_rhs_time", "row_passes_time", "run_chunk_time"]
+
+FASTMATH = _kernels.FASTMATH
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _row_passes_loop(X, y, rows, u, v, rho, m, calls):
+    n, d = X.shape
+    work = np.zeros((_kernels.WORK_ROWS, d))
+    r = np.empty(n)
+    beta, s, G, H, H1, p = work[0], work[1], work[2], work[3], work[6], work[5]
+    for c in range(d):
+        beta[c] = u[c] * v[c]
+        s[c] = u[c] * u[c] + v[c] * v[c]
+        p[c] = 1e-3 * beta[c]
+    total = 0.0
+    for _ in range(calls):
+        if rho == 0.0:
+            total += _kernels._residual_pass(X, y, rows, 0, n, beta, r, G)
+        elif m == 1:
+            total += _kernels._one_sam_rows(
+                X, y, rows, 0, n, beta, s, rho, False, 0.0, False, G, H, H1, r
+            )
+        else:
+            total += _kernels._residual_pass(X, y, rows, 0, n, beta, r, G)
+            _kernels._perturbed_pass(X, rows, 0, n, p, r, H)
+    return total
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _direction_loop(X, y, rows, u, v, rho, m, calls):
+    n, d = X.shape
+    work = np.zeros((_kernels.WORK_ROWS, d))
+    r = np.empty(n)
+    du = np.empty(d)
+    dv = np.empty(d)
+    total = 0.0
+    for _ in range(calls):
+        total += _kernels.sam_direction(
+            X, y, rows, u, v, rho, m, False, 0.0, False, work, r, du, dv
+        )
+    return total
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _flow_rhs_loop(X, y, rows, z, rho, m, calls):
+    n, d = X.shape
+    work = np.zeros((_kernels.WORK_ROWS, d))
+    r = np.empty(n)
+    du = np.empty(d)
+    dv = np.empty(d)
+    out = np.empty(z.shape[0])
+    total = 0.0
+    for _ in range(calls):
+        total += _flow_kernel.flow_rhs(
+            X, y, rows, z, rho, m, False, 0.0, work, r, du, dv, None, out
+        )
+    return total
+
+
+def _best_per_call(run: Callable[[int], object], calls: int, repeats: int) -> float:
+    """Seconds per call: the fastest of ``repeats`` loops of ``calls`` calls (after a warm-up)."""
+    run(1)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(calls)
+        best = min(best, time.perf_counter() - start)
+    return best / calls
+
+
+def _point(problem: dlnsam.Problem, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """An interior point (u, v) of the flow from α, so no coordinate is exactly 0."""
+    u, v = training.initial_point(problem.d, alpha)
+    rng = np.random.default_rng(0)
+    return u + 0.01 * rng.standard_normal(problem.d), v + 0.01 * rng.standard_normal(problem.d)
+
+
+def _rho_m(algorithm: dlnsam.Algorithm, n: int) -> tuple[float, int]:
+    params = algorithm.kernel_params(n)
+    return params.rho, params.m
+
+
+def row_passes_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: int,
+                  repeats: int) -> float:  # fmt: skip
+    """Seconds of the passes over the rows of X of one full-batch step (see the module doc)."""
+    rho, m = _rho_m(algorithm, problem.n)
+    u, v = _point(problem, 0.05)
+    rows = np.arange(problem.n)
+    return _best_per_call(
+        lambda k: _row_passes_loop(problem.X, problem.y, rows, u, v, rho, m, k), calls, repeats
+    )
+
+
+def direction_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: int,
+                 repeats: int) -> float:  # fmt: skip
+    """Seconds of one full-batch SAM(ρ, m) direction (``_kernels.sam_direction``)."""
+    rho, m = _rho_m(algorithm, problem.n)
+    u, v = _point(problem, 0.05)
+    rows = np.arange(problem.n)
+    return _best_per_call(
+        lambda k: _direction_loop(problem.X, problem.y, rows, u, v, rho, m, k), calls, repeats
+    )
+
+
+def run_chunk_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, lr: float, alpha: float,
+                 steps: int, repeats: int) -> float:  # fmt: skip
+    """Seconds per step of the training kernel ``_kernels.run_chunk`` called directly."""
+    params = algorithm.kernel_params(problem.n)
+    u0, v0 = training.initial_point(problem.d, alpha)
+    data = training.kernel_inputs(problem, u0, v0)
+    rows = np.arange(problem.n)[None, :]
+    no_record = np.zeros(0, dtype=np.int64)
+    hist = np.zeros((0, 2))
+
+    def run(count: int) -> None:
+        u, v = u0.copy(), v0.copy()
+        _kernels.run_chunk(
+            data.X, data.y, data.X_test, data.y_test, u, v, u.copy(), v.copy(),
+            np.full(count, lr), rows, params.rho, params.m, params.normalize, params.eps,
+            no_record, hist, np.zeros(2, dtype=np.int64), np.zeros(2), data.max_loss, -1.0,
+            None,
+        )  # fmt: skip
+
+    return _best_per_call(run, steps, repeats)
+
+
+def flow_rhs_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: int,
+                repeats: int) -> float:  # fmt: skip
+    """Seconds of one evaluation of the flow's right-hand side (``_flow_kernel.flow_rhs``)."""
+    rho, m = _rho_m(algorithm, problem.n)
+    u, v = _point(problem, 0.05)
+    d = problem.d
+    z = np.zeros(4 * d + 1)
+    z[:d], z[d : 2 * d] = u, v
+    rows = np.arange(problem.n)
+    return _best_per_call(
+        lambda k: _flow_rhs_loop(problem.X, problem.y, rows, z, rho, m, k), calls, repeats
+    )
