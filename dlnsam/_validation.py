@@ -6,6 +6,7 @@ that bad input gives a ``ValueError`` naming the argument instead of a NaN.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -61,6 +62,13 @@ def alpha_vector(alpha: ArrayLike, d: int, name: str = "alpha") -> NDArray[np.fl
 
     ``alpha`` may be a scalar or a (d,) array; every entry must be finite and > 0.
     """
+    if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool):
+        scalar = float(alpha)  # the common case, without array round trips
+        if not math.isfinite(scalar):
+            raise ValueError(f"{name} must be finite, got {alpha!r}")
+        if scalar <= 0:
+            raise ValueError(f"{name} must be > 0 everywhere, got min {scalar}")
+        return np.full(d, scalar)
     arr = None
     if not isinstance(alpha, bool):
         try:
