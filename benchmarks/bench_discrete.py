@@ -20,7 +20,7 @@ from benchmarks.report import (
     relative_error,
 )
 from benchmarks.settings import Settings
-from benchmarks.timing import measure
+from benchmarks.timing import measure, measure_interleaved
 
 __all__ = [
     "ALGORITHMS",
@@ -105,7 +105,11 @@ def measure_algorithm(
     X, y = problem.X, problem.y
     steps, repeats = settings.steps, settings.repeats
     kwargs = {"lr": LR, "alpha": ALPHA, "rho": RHO}
-    ours = measure(lambda: dlnsam_beta(problem, name, steps), repeats=repeats)
+    compiled = {"dlnsam": lambda: dlnsam_beta(problem, name, steps)}
+    if jax_baseline is not None:
+        compiled["jax"] = lambda: jax_baseline.train(X, y, name, steps=steps, **kwargs)
+    timed = measure_interleaved(compiled, repeats=settings.step_repeats)
+    ours = timed["dlnsam"]
 
     np_steps = settings.numpy_one_sam_steps if name == "1-SAM" else settings.numpy_steps
     numpy = measure(
@@ -117,9 +121,7 @@ def measure_algorithm(
 
     jax_time = jax_error = None
     if jax_baseline is not None:
-        jax = measure(
-            lambda: jax_baseline.train(X, y, name, steps=steps, **kwargs), repeats=repeats
-        )
+        jax = timed["jax"]
         jax_time, jax_error = jax.seconds / steps, relative_error(jax.result, ours.result)
     return StepTimes(
         name, ours.seconds / steps, numpy.seconds / np_steps, np_steps, numpy_error,
@@ -253,7 +255,10 @@ def section(settings: Settings, jax_baseline: ModuleType | None, jax_reason: str
     )
     setup = (
         f"gaussian_problem(n=20, d=30, k=3, seed=0); lr = {LR}, alpha = {ALPHA}, rho = {RHO}; "
-        f"median of {repeats} runs after a warm-up run (Numba cache warm, JAX compiled)."
+        f"after a warm-up run each (Numba cache warm, JAX compiled), dlnsam and JAX are timed "
+        f"in {settings.step_repeats} alternating rounds, so that a burst of load slows both "
+        f"alike, and each figure is the median of its rounds; NumPy: the median of {repeats} "
+        "runs."
     )
     return Section(
         "1. Discrete steps (n=20, d=30)",

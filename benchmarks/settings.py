@@ -19,6 +19,9 @@ class Settings:
         Which mode this is.
     repeats : int
         Timed calls after the warm-up call, for every figure.
+    step_repeats : int
+        Rounds of the discrete-step timings of dlnsam and JAX, which alternate
+        (section 1).
     steps : int
         Discrete steps per dlnsam and JAX run (section 1).
     numpy_steps : int
@@ -57,6 +60,7 @@ class Settings:
 
     quick: bool
     repeats: int
+    step_repeats: int
     steps: int
     numpy_steps: int
     numpy_one_sam_steps: int
@@ -79,6 +83,7 @@ class Settings:
 FULL = Settings(
     quick=False,
     repeats=5,
+    step_repeats=21,
     steps=10_000,
     numpy_steps=10_000,
     numpy_one_sam_steps=1000,
@@ -106,6 +111,7 @@ FULL = Settings(
 QUICK = Settings(
     quick=True,
     repeats=3,
+    step_repeats=3,
     steps=2000,
     numpy_steps=500,
     numpy_one_sam_steps=50,

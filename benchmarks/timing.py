@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["Timing", "calibrate_steps", "measure"]
+__all__ = ["Timing", "calibrate_steps", "measure", "measure_interleaved"]
 
 
 T = TypeVar("T")
@@ -84,6 +84,42 @@ def measure(fn: Callable[[], T], *, repeats: int, budget: float = math.inf) -> T
         result = fn()
         times.append(time.perf_counter() - start)
     return Timing(statistics.median(times), runs, result)
+
+
+def measure_interleaved(
+    fns: Mapping[str, Callable[[], T]], *, repeats: int
+) -> dict[str, Timing[T]]:
+    """Time several calls side by side: one warm-up call each, then ``repeats`` rounds.
+
+    Each round calls every function once, in turn, so a burst of load on the
+    machine slows all of them alike and their ratios stay fair.
+
+    Parameters
+    ----------
+    fns : mapping of str to callable
+        The work to time, by name.
+    repeats : int
+        Rounds after the warm-up, ≥ 1.
+
+    Returns
+    -------
+    dict of str to Timing
+        The median of each function's calls and its last return value.
+
+    Examples
+    --------
+    >>> timings = measure_interleaved({"a": lambda: 1, "b": lambda: 2}, repeats=3)
+    >>> timings["b"].runs, timings["b"].result
+    (3, 2)
+    """
+    results = {name: fn() for name, fn in fns.items()}
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: Timing(statistics.median(times[name]), repeats, results[name]) for name in fns}
 
 
 def calibrate_steps(
