@@ -107,9 +107,12 @@ def test_discrete_section_without_jax_skips_its_rows() -> None:
         settings.QUICK, repeats=1, steps=20, numpy_steps=5, numpy_one_sam_steps=2
     )
     section = bench_discrete.section(tiny, None, "skipped (jax not installed)")
-    (table,) = section.tables
+    table, profile = section.tables
     assert [row[0] for row in table.rows] == ["GD", "n-SAM", "1-SAM"]
     assert all("skipped (jax not installed)" in row for row in table.rows)
+    # The profile table: one row per algorithm, no JAX bound without JAX.
+    assert [row[0] for row in profile.rows] == ["GD", "n-SAM", "1-SAM"]
+    assert all(row[-1] == "-" and row[-2].endswith("x") for row in profile.rows)
     jax_targets = [t for t in section.targets if "JAX" in t.label]
     assert len(jax_targets) == 3 and all(t.met is None for t in jax_targets)
     assert section.checks and all(c.passed for c in section.checks)
@@ -137,6 +140,16 @@ def test_measure_keeps_the_last_result_and_respects_the_budget() -> None:
     assert measured.runs == 3 and measured.result == 4 and measured.warm
     slow = timing.measure(lambda: sum(range(10_000)), repeats=5, budget=0.0)
     assert slow.runs == 1 and not slow.warm
+
+
+def test_measure_interleaved_alternates_the_calls() -> None:
+    order: list[str] = []
+    timed = timing.measure_interleaved(
+        {"a": lambda: order.append("a") or len(order), "b": lambda: order.append("b") or -1},
+        repeats=2,
+    )
+    assert order == ["a", "b"] * 3  # a warm-up call each, then two alternating rounds
+    assert timed["a"].runs == 2 and timed["a"].result == 5 and timed["b"].result == -1
 
 
 def test_quick_benchmarks_run_and_agree() -> None:
