@@ -131,8 +131,9 @@ def solve(
     rtol: float,
     atol: float,
     budget: float = float("inf"),
+    method: str = "DOP853",
 ) -> IvpResult:
-    """Integrate a flow from u₀ = 2α, v₀ = 0 over [0, t_end] with DOP853.
+    """Integrate a flow from u₀ = 2α, v₀ = 0 over [0, t_end] with DOP853 (or ``method``).
 
     Parameters
     ----------
@@ -152,6 +153,9 @@ def solve(
         Tolerances of ``solve_ivp``.
     budget : float, optional
         Seconds after which the integration is abandoned.
+    method : str, optional
+        The ``solve_ivp`` method; the stiff ones ('BDF', 'LSODA', 'Radau')
+        approximate the Jacobian by finite differences.
 
     Returns
     -------
@@ -174,7 +178,7 @@ def solve(
 
     try:
         sol = scipy.integrate.solve_ivp(
-            watched, (0.0, t_end), z0, method="DOP853", rtol=rtol, atol=atol
+            watched, (0.0, t_end), z0, method=method, rtol=rtol, atol=atol
         )
     except _BudgetSpent:
         nan = np.full(d, np.nan)
