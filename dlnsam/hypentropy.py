@@ -32,6 +32,7 @@ import scipy.linalg
 import scipy.optimize
 from numpy.typing import ArrayLike, NDArray
 
+from dlnsam import _hypentropy_kernel as _kernel
 from dlnsam._validation import alpha_vector, as_float_array, nonnegative_int, positive_float
 
 __all__ = [
@@ -272,6 +273,9 @@ _STATUS_DESCRIPTIONS = {
 }
 
 
+_MESSAGE_PREFIXES = {status: f"{status.value}: {status.description} (" for status in SolveStatus}
+
+
 @dataclass(frozen=True, eq=False)
 class HypentropyResult:
     """The minimizer of the hypentropy over the interpolators, from :func:`solve`.
@@ -500,8 +504,16 @@ def _newton(
     mu: NDArray[np.float64],
     tol: float,
     max_iter: int,
+    radius: float = _TRUST_RADIUS,
+    rounding_steps: int = 0,
+    reference_norm: float = np.inf,
 ) -> _NewtonOutcome:
-    """Damped Newton on the dual, from ``mu``, with a backtracking Armijo line search."""
+    """Damped Newton on the dual, from ``mu``, with a backtracking Armijo line search.
+
+    ``radius`` is the initial trust radius (at least ``_TRUST_RADIUS``) and
+    ``rounding_steps``, ``reference_norm`` the state of the stall detector: other
+    than their defaults when the iteration continues where the fast path stopped.
+    """
     V, y_w = design.basis, design.y_w
     terms = _terms(V @ mu, log_two_alpha_sq)
     if terms is None:  # an overflowing warm start: fall back to λ = 0
@@ -509,8 +521,6 @@ def _newton(
         terms = _terms(V @ mu, log_two_alpha_sq)
         assert terms is not None
     n_iter = 0
-    radius = _TRUST_RADIUS
-    rounding_steps, reference_norm = 0, np.inf
     while True:
         g = V.T @ terms.sinh - y_w
         g_norm = design.residual_norm(g)
@@ -584,24 +594,29 @@ def _finish(
     else:
         primal = float(np.linalg.norm(design.X @ beta - design.y)) / design.y_norm
         dual = _null_space_residual(_grad_phi(beta, log_two_alpha_sq), design.basis)
+    return _result(beta, np.array(lam, dtype=np.float64), primal, dual, outcome.n_iter,
+                   outcome.status)  # fmt: skip
+
+
+def _result(
+    beta: NDArray[np.float64],
+    lam: NDArray[np.float64],
+    primal: float,
+    dual: float,
+    n_iter: int,
+    status: SolveStatus,
+) -> HypentropyResult:
+    """The HypentropyResult of either path, with read-only arrays (which it takes over)."""
     beta.setflags(write=False)
-    lam = np.array(lam, dtype=np.float64)
     lam.setflags(write=False)
-    status = outcome.status
     message = (
-        f"{status.value}: {status.description} ({outcome.n_iter} Newton steps, "
+        f"{_MESSAGE_PREFIXES[status]}{n_iter} Newton steps, "
         f"relative primal residual {primal:.2e}, dual residual {dual:.2e})"
     )
     return HypentropyResult(
-        beta=beta,
-        lam=lam,
-        primal_residual=primal,
-        dual_residual=dual,
-        n_iter=outcome.n_iter,
-        success=status is SolveStatus.CONVERGED,
-        status=status,
-        message=message,
-    )
+        beta=beta, lam=lam, primal_residual=primal, dual_residual=dual, n_iter=n_iter,
+        success=status is SolveStatus.CONVERGED, status=status, message=message,
+    )  # fmt: skip
 
 
 def _null_space_residual(z: NDArray[np.float64], row_basis: NDArray[np.float64]) -> float:
@@ -610,6 +625,88 @@ def _null_space_residual(z: NDArray[np.float64], row_basis: NDArray[np.float64])
     z_norm = np.linalg.norm(z, axis=-1)
     ratio = np.linalg.norm(off, axis=-1) / np.where(z_norm > 0, z_norm, 1.0)
     return ratio if ratio.ndim else float(ratio)
+
+
+# --------------------------------------------------------------------------- the two paths
+
+_F64 = np.dtype(np.float64)
+# alpha_vec when alpha is a scalar (read-only, like the vectors the kernel gets).
+_SCALAR = np.empty(0)
+_SCALAR.setflags(write=False)
+_KERNEL_STATUS = {
+    _kernel.CONVERGED: SolveStatus.CONVERGED,
+    _kernel.MAX_ITER: SolveStatus.MAX_ITER,
+}
+
+
+def _readonly(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``a`` or a read-only view of it: the kernel is compiled for read-only inputs only."""
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
+def _solve_validated(
+    Xa: NDArray[np.float64],
+    ya: NDArray[np.float64],
+    alpha: float,
+    alpha_vec: NDArray[np.float64],
+    lam: NDArray[np.float64],
+    tol: float,
+    max_iter: int,
+    designs: list[_Design],
+) -> HypentropyResult:
+    """Solve validated input: the Cholesky kernel while it is safe, then the robust path.
+
+    ``alpha_vec`` is the (d,) scale, or ``_SCALAR`` with the scalar ``alpha``;
+    ``lam`` (n,) is the start, a writable array that the result takes over;
+    ``designs`` caches the whitened system (``[]`` or one _Design) across calls.
+    """
+    d = Xa.shape[1]
+    beta = np.empty(d)
+    code, n_iter, radius, rounding_steps, reference_norm, primal, dual = _kernel.newton(
+        _readonly(Xa), _readonly(ya), alpha, _readonly(alpha_vec), tol, max_iter, lam, beta
+    )
+    status = _KERNEL_STATUS.get(code)
+    if status is not None:
+        return _result(beta, lam, primal, dual, n_iter, status)
+    # Not safe for Cholesky (rank-deficient or ill-conditioned X, Hessian weights
+    # spanning too many decades), the end game in rounding, or a failed line search:
+    # continue on the robust path from the last λ, in the same iteration state.
+    full = np.full(d, alpha) if alpha_vec.size == 0 else alpha_vec
+    state = (n_iter, radius, rounding_steps, reference_norm)
+    return _solve_robust(Xa, ya, full, lam, tol, max_iter, designs, *state)
+
+
+def _solve_robust(
+    Xa: NDArray[np.float64],
+    ya: NDArray[np.float64],
+    alpha: NDArray[np.float64],
+    lam: NDArray[np.float64],
+    tol: float,
+    max_iter: int,
+    designs: list[_Design],
+    n_done: int = 0,
+    radius: float = _TRUST_RADIUS,
+    rounding_steps: int = 0,
+    reference_norm: float = np.inf,
+) -> HypentropyResult:
+    """The robust path (SVD whitening, QR Newton systems) from λ = ``lam``, α (d,).
+
+    The other arguments continue an iteration begun on the fast path: ``n_done``
+    Newton steps were taken (they count against ``max_iter``), with the trust
+    radius and stall-detector state ``radius``, ``rounding_steps``, ``reference_norm``.
+    """
+    if not designs:
+        designs.append(_reduce(Xa, ya))
+    design = designs[0]
+    log_two_alpha_sq = _log_two_alpha_sq(alpha)
+    state = (radius, rounding_steps, reference_norm)
+    outcome = _newton(design, log_two_alpha_sq, design.mu(lam), tol, max_iter - n_done, *state)
+    if n_done:
+        outcome = outcome._replace(n_iter=outcome.n_iter + n_done)
+    return _finish(design, log_two_alpha_sq, outcome)
 
 
 # --------------------------------------------------------------------------- public solvers
@@ -683,18 +780,34 @@ def solve(
     The dual is minimized by damped Newton: an Armijo backtracking line search
     on F, and a trust radius on max|Δ(Xᵀλ)| that starts at 10 and widens while
     it binds, which makes the iteration globally convergent and, near the
-    solution, quadratically convergent. Numerically:
+    solution, quadratically convergent. F is shifted by its constant Σ 2α², so
+    that the line search can compare values for large α, and its terms are
+    evaluated from e^{−|z|} and e^{log 2α² + |z|} (checked against overflow in
+    log space), which is what lets α go down to 1e-8 and far below, where
+    |Xᵀλ| ≈ log(|β|/α²) is large. Two implementations take this iteration:
 
-    - the system is first whitened with the SVD X = UΣVᵀ (λ = UΣ⁻¹μ, so that
-      Xᵀλ = Vμ), which removes cond(X)² from the Newton systems and drops
-      redundant rows of a rank-deficient X;
-    - the terms are evaluated in log space, e^{log 2α² + |z|}, which is what lets
-      α go down to 1e-8 and far below, where |Xᵀλ| ≈ log(|β|/α²) is large;
-    - there the Hessian weights 2α² cosh z span hundreds of orders of magnitude,
-      so Newton systems are solved by QR of the row-sorted diag(√w) V rather
-      than by Cholesky;
-    - F is shifted by its constant Σ 2α², so that the line search can compare
-      values for large α.
+    - a fast path, a Numba kernel that works on λ directly and solves each
+      Newton system by a Cholesky factorization of the n×n Hessian. Cholesky
+      is accurate while the Hessian is well conditioned, so the kernel
+      requires a 1-norm condition estimate κ of XXᵀ (Hager–Higham, as LAPACK's
+      dpocon) of at most 1e3, and before every step κ · max w / min w ≤ 1e10
+      for the Hessian weights w = 2α² cosh z. In practice: a well-conditioned
+      X with a scalar α down to about 1e-4 (for |β| of order 1) or a
+      per-coordinate α within a few decades. The residuals it reports are
+      computed as below, the projection with the Cholesky factor of XXᵀ;
+    - the robust path, which whitens the system with the SVD X = UΣVᵀ
+      (λ = UΣ⁻¹μ, so that Xᵀλ = Vμ), removing cond(X)² from the Newton
+      systems and the redundant rows of a rank-deficient X, and solves them by
+      QR of the row-sorted diag(√w) V: for small α the weights span hundreds
+      of orders of magnitude, where Cholesky fails. It takes over from the
+      fast path, with its λ and iteration state, as soon as that is not safe
+      (rank-deficient or ill-conditioned X, tiny α, α spanning many decades:
+      at once or midway), and for the end game when the residual reaches its
+      rounding floor above ``tol`` (after two such steps; the robust floor can
+      be lower).
+
+    Both take the same steps up to rounding, and give the same results to
+    about 1e-12 (relative to max|β|).
 
     The attainable residual is limited by rounding in z = Xᵀλ: an error of
     ε‖X‖‖λ‖ in z changes β_i by 2α_i² cosh(z_i) times that. For a scalar α this
@@ -722,21 +835,45 @@ def solve(
     >>> np.round(res.beta[:4], 4) + 0.0  # small alpha: the sparse, minimum-l1 interpolator
     array([ 1., -1.,  0.,  0.])
     """
-    Xa, ya = _check_xy(X, y)
+    # The common case (C-contiguous float64 arrays, float alpha and tol, int
+    # max_iter) is checked with as few NumPy calls as possible; anything else, or
+    # anything that fails, goes through the full checks and their messages.
+    if (
+        type(X) is np.ndarray
+        and type(y) is np.ndarray
+        and X.dtype is _F64
+        and y.dtype is _F64
+        and X.ndim == 2
+        and y.ndim == 1
+        and X.size
+        and y.shape[0] == X.shape[0]
+        and X.flags.c_contiguous
+        and y.flags.c_contiguous
+        and np.isfinite(X).all()
+        and np.isfinite(y).all()
+    ):
+        Xa, ya = X, y
+    else:
+        Xa, ya = _check_xy(X, y)
     n, d = Xa.shape
-    a = alpha_vector(alpha, d)
-    _check_alpha_range(a, "alpha")
-    tol = _check_tol(tol)
-    max_iter = nonnegative_int(max_iter, "max_iter")
-    if lam0 is not None:
+    if type(alpha) in (float, np.float64) and _ALPHA_RANGE[0] <= alpha <= _ALPHA_RANGE[1]:
+        alpha_vec = _SCALAR
+    else:
+        alpha_vec = alpha_vector(alpha, d)
+        _check_alpha_range(alpha_vec, "alpha")
+        alpha = 0.0
+    if not (type(tol) is float and 0.0 < tol < 1.0):
+        tol = _check_tol(tol)
+    if not (type(max_iter) is int and max_iter >= 0):
+        max_iter = nonnegative_int(max_iter, "max_iter")
+    if lam0 is None:
+        lam = np.zeros(n)
+    else:
         lam0_arr = as_float_array(lam0, "lam0", 1)
         if lam0_arr.shape != (n,):
             raise ValueError(f"lam0 must have shape ({n},), got {lam0_arr.shape}")
-    design = _reduce(Xa, ya)
-    mu0 = np.zeros(design.singular.size) if lam0 is None else design.mu(lam0_arr)
-    log_two_alpha_sq = _log_two_alpha_sq(a)
-    outcome = _newton(design, log_two_alpha_sq, mu0, tol, max_iter)
-    return _finish(design, log_two_alpha_sq, outcome)
+        lam = lam0_arr.copy()
+    return _solve_validated(Xa, ya, float(alpha), alpha_vec, lam, float(tol), max_iter, [])
 
 
 def path(
@@ -802,39 +939,38 @@ def path(
     _check_alpha_range(a, "alphas")
     tol = _check_tol(tol)
     max_iter = nonnegative_int(max_iter, "max_iter")
-    design = _reduce(Xa, ya)
-    d = design.X.shape[1]
-    r = design.singular.size
+    n, d = Xa.shape
+    designs: list[_Design] = []  # the whitened system, if the robust path needs it
     betas = np.empty((a.size, d))
-    history: list[tuple[float, NDArray[np.float64]]] = []  # (log α, μ) of past solves
+    history: list[tuple[float, NDArray[np.float64]]] = []  # (log α, λ) of past solves
     for k in np.argsort(-a, kind="stable"):
-        log_two_alpha_sq = np.full(d, _LOG2 + 2.0 * np.log(a[k]))
-        log_alpha = float(np.log(a[k]))
-        candidates = [np.zeros(r)]
+        alpha = float(a[k])
+        log_two_alpha_sq = np.full(d, _LOG2 + 2.0 * np.log(alpha))
+        log_alpha = math.log(alpha)
+        candidates = [np.zeros(n)]
         if history:
-            log_prev, mu_prev = history[-1]
-            candidates += [mu_prev, mu_prev * np.exp(2.0 * (log_prev - log_alpha))]
+            log_prev, lam_prev = history[-1]
+            candidates += [lam_prev, lam_prev * np.exp(2.0 * (log_prev - log_alpha))]
             if len(history) >= 2:
-                log_prev2, mu_prev2 = history[-2]
+                log_prev2, lam_prev2 = history[-2]
                 if log_prev2 != log_prev:
                     slope = (log_alpha - log_prev) / (log_prev - log_prev2)
-                    candidates.append(mu_prev + slope * (mu_prev - mu_prev2))
+                    candidates.append(lam_prev + slope * (lam_prev - lam_prev2))
         values = [
-            _dual_objective(_terms(design.basis @ mu, log_two_alpha_sq), design.y_w, mu)[0]
-            for mu in candidates
+            _dual_objective(_terms(Xa.T @ lam, log_two_alpha_sq), ya, lam)[0] for lam in candidates
         ]
         start = candidates[int(np.argmin(values))]
-        outcome = _newton(design, log_two_alpha_sq, start, tol, max_iter)
-        if outcome.status is not SolveStatus.CONVERGED:
-            outcome = _newton(design, log_two_alpha_sq, np.zeros(r), tol, max_iter)
-        if outcome.status is not SolveStatus.CONVERGED:
+        res = _solve_validated(Xa, ya, alpha, _SCALAR, np.array(start), tol, max_iter, designs)
+        if not res.success:
+            res = _solve_validated(Xa, ya, alpha, _SCALAR, np.zeros(n), tol, max_iter, designs)
+        if not res.success:
             raise RuntimeError(
-                f"the hypentropy solve for alpha = {a[k]:g} did not converge: "
-                f"{outcome.status.description}"
+                f"the hypentropy solve for alpha = {alpha:g} did not converge: "
+                f"{res.status.description}"
             )
         if not history or history[-1][0] != log_alpha:
-            history.append((log_alpha, outcome.mu))
-        betas[k] = _finish(design, log_two_alpha_sq, outcome).beta
+            history.append((log_alpha, res.lam))
+        betas[k] = res.beta
     return betas
 
 

@@ -496,6 +496,11 @@ X_OK, Y_OK = gaussian(3, 5, seed=0)
         ({"y": np.ones(4)}, "y has 4 entries but X has 3 rows"),
         ({"X": np.where(np.eye(3, 5) > 0, np.nan, X_OK)}, "X contains 3 non-finite"),
         ({"y": np.array([1.0, np.inf, 0.0])}, "y contains 1 non-finite"),
+        ({"X": np.where(np.eye(3, 5) > 0, np.inf, X_OK)}, "X contains 3 non-finite"),
+        (
+            {"X": np.where(np.eye(3, 5) > 0, [[np.inf], [-np.inf], [0.0]], X_OK)},
+            "X contains 2 non-finite",
+        ),
         ({"alpha": 0.0}, "alpha must be > 0"),
         ({"alpha": -1.0}, "alpha must be > 0"),
         ({"alpha": np.nan}, "alpha must be finite"),
