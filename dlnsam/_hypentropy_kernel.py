@@ -487,30 +487,51 @@ def _asinh(u):
     return math.copysign(r, u)
 
 
-# IEEE division (no ZeroDivisionError check), which lets the loop vectorize.
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _evaluate(X, lam, alpha_sq, log_two_alpha_sq, z, beta, w):
-    """z = Xᵀλ and the terms at z: β = 2α² sinh z into ``beta``, w = 2α² cosh z into ``w``.
+#: Fast-math flags where :func:`_exp_neg`, :func:`_log` and :func:`_asinh` are
+#: inlined: fused multiply–adds only. Their argument reductions (Cody–Waite) and
+#: corrections depend on the order of the operations, which reassociation could change.
+EXACT_ORDER = {"contract"}
 
-    Returns (outcome, Σ 2α²(cosh z − 1)); the outcome is _OK, _OVERFLOW (some
-    exponent log 2α² + |z| − log 2 > 650, the robust path's test) or
-    _OUT_OF_RANGE (some |z| > 700 below that); the terms are then garbage.
+
+# IEEE division (no ZeroDivisionError check), which lets the loop vectorize.
+@njit(cache=True, fastmath=EXACT_ORDER, error_model="numpy")
+def _terms(z, alpha_sq, log_two_alpha_sq, beta, w, excess):
+    """The terms at z, coordinate by coordinate (no reduction, so no reassociation needed).
+
+    β = 2α² sinh z into ``beta``, w = 2α² cosh z into ``w`` and 2α²(cosh z − 1)
+    into ``excess``. Returns False if some exponent log 2α² + |z| − log 2 > 650
+    or some |z| > 700 (the terms are then garbage).
     """
-    _transpose_times(X, lam, z)
     d = z.shape[0]
     ok = True
-    total = 0.0
     for i in range(d):
         zi = z[i]
         a = abs(zi)
         ok = ok & (log_two_alpha_sq[i] + a - _LOG2 <= _MAX_EXPONENT) & (a <= _MAX_ABS_Z)
         e, m = _exp_neg(min(a, _MAX_ABS_Z))
         scale = alpha_sq[i] / e  # α² e^{a}
-        total += scale * m * m
+        excess[i] = scale * m * m
         s = scale * -m * (1.0 + e)
         beta[i] = s if zi >= 0.0 else -s
         w[i] = scale * (1.0 + e * e)
-    if ok:
+    return ok
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _evaluate(X, lam, alpha_sq, log_two_alpha_sq, z, beta, w, excess):
+    """z = Xᵀλ and the terms at z: β = 2α² sinh z into ``beta``, w = 2α² cosh z into ``w``.
+
+    Returns (outcome, Σ 2α²(cosh z − 1)); the outcome is _OK, _OVERFLOW (some
+    exponent log 2α² + |z| − log 2 > 650, the robust path's test) or
+    _OUT_OF_RANGE (some |z| > 700 below that); the terms are then garbage.
+    ``excess`` (d,) is scratch.
+    """
+    _transpose_times(X, lam, z)
+    d = z.shape[0]
+    if _terms(z, alpha_sq, log_two_alpha_sq, beta, w, excess):
+        total = 0.0
+        for i in range(d):
+            total += excess[i]
         return _OK, total
     for i in range(d):
         if not log_two_alpha_sq[i] + abs(z[i]) - _LOG2 <= _MAX_EXPONENT:
@@ -518,7 +539,7 @@ def _evaluate(X, lam, alpha_sq, log_two_alpha_sq, z, beta, w):
     return _OUT_OF_RANGE, math.inf
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=EXACT_ORDER, error_model="numpy")
 def _dual_residual(X, G, alpha_sq, beta, z, work_n, rhs_n, work_d):
     """‖P_null(X) ∇φ_α(β)‖ / ‖∇φ_α(β)‖ with ∇φ_α(β) = arcsinh(β/(2α²)), z = Xᵀλ.
 
@@ -597,8 +618,8 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
     G, H = matrices[0], matrices[1]
     rows_n = np.empty((9, n))
     lam, lam_t, g, g_t, p, rhs = rows_n[0], rows_n[1], rows_n[2], rows_n[3], rows_n[4], rows_n[5]
-    rows_d = np.empty((9, d))
-    alpha_sq, log_two_alpha_sq, dz = rows_d[0], rows_d[1], rows_d[2]
+    rows_d = np.empty((10, d))
+    alpha_sq, log_two_alpha_sq, dz, excess = rows_d[0], rows_d[1], rows_d[2], rows_d[9]
     z, beta, w, z_t, beta_t, w_t = rows_d[3], rows_d[4], rows_d[5], rows_d[6], rows_d[7], rows_d[8]
 
     dz[:] = 1.0
@@ -624,10 +645,10 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
     y_norm = math.sqrt(y_norm)
 
     lam[:] = lam_out
-    outcome, total = _evaluate(X, lam, alpha_sq, log_two_alpha_sq, z, beta, w)
+    outcome, total = _evaluate(X, lam, alpha_sq, log_two_alpha_sq, z, beta, w, excess)
     if outcome == _OVERFLOW:  # an overflowing warm start: fall back to λ = 0
         lam[:] = 0.0
-        outcome, total = _evaluate(X, lam, alpha_sq, log_two_alpha_sq, z, beta, w)
+        outcome, total = _evaluate(X, lam, alpha_sq, log_two_alpha_sq, z, beta, w, excess)
     if outcome != _OK:
         return UNSAFE, 0, _TRUST_RADIUS, 0, math.inf, nan, nan
 
@@ -701,7 +722,9 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
         for _ in range(_MAX_BACKTRACKS):
             for j in range(n):
                 lam_t[j] = lam[j] + step * p[j]
-            outcome, total_t = _evaluate(X, lam_t, alpha_sq, log_two_alpha_sq, z_t, beta_t, w_t)
+            outcome, total_t = _evaluate(
+                X, lam_t, alpha_sq, log_two_alpha_sq, z_t, beta_t, w_t, excess
+            )
             if outcome == _OUT_OF_RANGE:
                 status = UNSAFE
                 break

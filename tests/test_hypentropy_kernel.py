@@ -262,6 +262,23 @@ def ulps(value: np.ndarray, exact: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.skipif(np.finfo(np.longdouble).eps >= 1e-18, reason="needs 80-bit long double")
+def test_terms_in_their_vectorized_loop_are_accurate() -> None:
+    """The compiled loop of the dual's terms, as the kernel runs it, against long double."""
+    rng = np.random.default_rng(9)
+    z = np.concatenate([rng.uniform(-650, 650, 4000), rng.uniform(-2, 2, 4000),
+                        10.0 ** rng.uniform(-300, 0, 2000)])  # fmt: skip
+    alpha_sq = np.full(z.size, 0.25)
+    log_two_alpha_sq = np.full(z.size, math.log(0.5))
+    beta, w, excess = np.empty(z.size), np.empty(z.size), np.empty(z.size)
+    assert kernel._terms(z, alpha_sq, log_two_alpha_sq, beta, w, excess)
+    zl = z.astype(np.longdouble)
+    assert ulps(beta, 0.5 * np.sinh(zl)).max() <= 4.0
+    assert ulps(w, 0.5 * np.cosh(zl)).max() <= 4.0
+    small = np.abs(z) < 1.0  # cosh z − 1 without cancellation
+    assert ulps(excess[small], np.sinh(zl[small] / 2) ** 2).max() <= 8.0  # 2α²(cosh z − 1)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps >= 1e-18, reason="needs 80-bit long double")
 def test_exp_neg_and_asinh_are_accurate_to_about_one_ulp() -> None:
     rng = np.random.default_rng(8)
     a = np.concatenate([
