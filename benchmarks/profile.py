@@ -111,26 +111,27 @@ def _rho_m(algorithm: dlnsam.Algorithm, n: int) -> tuple[float, int]:
     return params.rho, params.m
 
 
-def row_passes_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: int,
-                  repeats: int) -> float:  # fmt: skip
-    """Seconds of the passes over the rows of X of one full-batch step (see the module doc)."""
+def _full_batch_time(loop, problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: int,
+                     repeats: int) -> float:  # fmt: skip
+    """Seconds per call of one of the compiled loops above at an interior point, full batch."""
     rho, m = _rho_m(algorithm, problem.n)
     u, v = _point(problem, 0.05)
     rows = np.arange(problem.n)
     return _best_per_call(
-        lambda k: _row_passes_loop(problem.X, problem.y, rows, u, v, rho, m, k), calls, repeats
+        lambda k: loop(problem.X, problem.y, rows, u, v, rho, m, k), calls, repeats
     )
+
+
+def row_passes_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: int,
+                    repeats: int) -> float:  # fmt: skip
+    """Seconds of the passes over the rows of X of one full-batch step (see the module doc)."""
+    return _full_batch_time(_row_passes_loop, problem, algorithm, calls, repeats)
 
 
 def direction_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: int,
-                 repeats: int) -> float:  # fmt: skip
+                   repeats: int) -> float:  # fmt: skip
     """Seconds of one full-batch SAM(ρ, m) direction (``_kernels.sam_direction``)."""
-    rho, m = _rho_m(algorithm, problem.n)
-    u, v = _point(problem, 0.05)
-    rows = np.arange(problem.n)
-    return _best_per_call(
-        lambda k: _direction_loop(problem.X, problem.y, rows, u, v, rho, m, k), calls, repeats
-    )
+    return _full_batch_time(_direction_loop, problem, algorithm, calls, repeats)
 
 
 def run_chunk_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, lr: float, alpha: float,

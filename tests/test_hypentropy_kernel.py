@@ -17,22 +17,12 @@ import numpy as np
 import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
+from test_hypentropy import gaussian
 
 import dlnsam
 from dlnsam import _hypentropy_kernel as kernel
 from dlnsam import hypentropy
 from dlnsam.hypentropy import SolveStatus, solve
-
-
-def gaussian(n: int, d: int, seed: int, *, sparse: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A Gaussian design with Gaussian targets, or targets of a planted ±1 sparse vector."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    if sparse:
-        beta = np.zeros(d)
-        beta[:sparse] = rng.choice([-1.0, 1.0], size=sparse)
-        return X, X @ beta
-    return X, rng.standard_normal(n)
 
 
 def robust(X: np.ndarray, y: np.ndarray, alpha) -> hypentropy.HypentropyResult:
