@@ -199,6 +199,7 @@ def test_step_size_underflow_is_reported(small) -> None:
         ({"alpha": -1.0}, "alpha must be > 0"),
         ({"alpha": None}, "give alpha"),
         ({"max_steps": 0}, "max_steps must be a positive integer"),
+        ({"method": "RK45"}, "method must be one of DOP853, BDF"),
     ],
 )
 def test_bad_input(small, kwargs, match) -> None:
@@ -229,3 +230,25 @@ def test_interrupted_flow_returns_what_it_computed(small, monkeypatch) -> None:
     full = flow(small, SAM(0.1, m=1), alpha=0.2, t_max=res.t_end, loss_tol=0.0)
     np.testing.assert_allclose(res.beta, full.beta, rtol=1e-9)
     assert res.integral_loss == pytest.approx(full.integral_loss, rel=1e-9)
+
+
+@pytest.mark.parametrize("algorithm", [GD(), SAM(0.2), SAM(0.2, m=1)], ids=lambda a: a.name)
+def test_bdf_and_dop853_flows_agree(small, algorithm) -> None:
+    """The two integrators of flow() on the same interval: the whole state, and the records."""
+    kwargs = {"alpha": 0.3, "t_max": 400.0, "loss_tol": 0.0, "rtol": 1e-11, "times": [1.0, 50.0]}
+    dop = flow(small, algorithm, **kwargs)
+    bdf = flow(small, algorithm, method="BDF", **kwargs)
+    assert dop.method == "DOP853" and bdf.method == "BDF"
+    assert bdf.status == dop.status == "max_steps" and bdf.t_end == dop.t_end == 400.0
+    scale = np.abs(flow_state(dop)).max()
+    np.testing.assert_allclose(flow_state(bdf), flow_state(dop), rtol=0, atol=1e-8 * scale)
+    np.testing.assert_allclose(bdf.beta_at_times, dop.beta_at_times, rtol=0, atol=1e-8 * scale)
+    np.testing.assert_allclose(bdf.history.train_loss, dop.history.train_loss, rtol=1e-7)
+
+
+def test_bdf_needs_fewer_evaluations_to_convergence(small) -> None:
+    dop = flow(small, SAM(0.1, m=1), alpha=0.1)
+    bdf = flow(small, SAM(0.1, m=1), alpha=0.1, method="BDF")
+    assert dop.status == bdf.status == "converged"
+    assert bdf.n_steps < dop.n_steps and bdf.nfev < dop.nfev / 3
+    np.testing.assert_allclose(bdf.alpha_eff, dop.alpha_eff, rtol=1e-7)
