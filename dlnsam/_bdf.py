@@ -215,6 +215,19 @@ def _solve(LU, piv, J, c, b, x):
         x[i] += c * _dot_row(J, i, x, 0, p)
 
 
+@njit(cache=True, inline="always")
+def _largest_difference(f0, f1):
+    """max_i |f1_i − f0_i| and max(|f0_i|, |f1_i|) at that i (SciPy's num_jac test)."""
+    max_ind = 0
+    max_diff = -1.0
+    for i in range(f0.shape[0]):
+        a = abs(f1[i] - f0[i])
+        if a > max_diff:
+            max_diff = a
+            max_ind = i
+    return max_diff, max(abs(f0[max_ind]), abs(f1[max_ind]))
+
+
 @njit(cache=True)
 def _num_jac(
     X,
@@ -261,28 +274,14 @@ def _num_jac(
         zc[j] = zj + hj
         flow_rhs(X, y, rows, zc, rho, m, normalize, eps, work, r, du, dv, part, fj)
         nfev += 1
-        max_ind = 0
-        max_diff = -1.0
-        for i in range(N):
-            a = abs(fj[i] - f0[i])
-            if a > max_diff:
-                max_diff = a
-                max_ind = i
-        scale = max(abs(f0[max_ind]), abs(fj[max_ind]))
+        max_diff, scale = _largest_difference(f0, fj)
         if max_diff < _NUM_JAC_DIFF_REJECT * scale:
             new_factor = _NUM_JAC_FACTOR_INCREASE * factor[j]
             h_new = (zj + new_factor * y_scale) - zj
             zc[j] = zj + h_new
             flow_rhs(X, y, rows, zc, rho, m, normalize, eps, work, r, du, dv, part, fk)
             nfev += 1
-            max_ind_new = 0
-            max_diff_new = -1.0
-            for i in range(N):
-                a = abs(fk[i] - f0[i])
-                if a > max_diff_new:
-                    max_diff_new = a
-                    max_ind_new = i
-            scale_new = max(abs(f0[max_ind_new]), abs(fk[max_ind_new]))
+            max_diff_new, scale_new = _largest_difference(f0, fk)
             if max_diff * scale_new < max_diff_new * scale:
                 factor[j] = new_factor
                 hj = h_new
