@@ -61,12 +61,14 @@ def test_runs_agree_serial_and_parallel(algorithm, monkeypatch) -> None:
     assert par.integral_loss == pytest.approx(serial.integral_loss, rel=1e-10)
 
 
-def test_flows_agree_serial_and_parallel(monkeypatch) -> None:
+@pytest.mark.parametrize("method", flows.METHODS)
+def test_flows_agree_serial_and_parallel(method, monkeypatch) -> None:
     p = dlnsam.gaussian_problem(16, 40, 3, seed=2, n_test=0)
-    serial = dlnsam.flow(p, dlnsam.SAM(0.1, m=1), alpha=0.1, t_max=50.0, loss_tol=0.0)
+    kwargs = {"alpha": 0.1, "t_max": 50.0, "loss_tol": 0.0, "method": method}
+    serial = dlnsam.flow(p, dlnsam.SAM(0.1, m=1), **kwargs)
     monkeypatch.setattr(training, "PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(training.numba, "get_num_threads", lambda: 2)
-    par = flows.flow(p, dlnsam.SAM(0.1, m=1), alpha=0.1, t_max=50.0, loss_tol=0.0)
+    par = flows.flow(p, dlnsam.SAM(0.1, m=1), **kwargs)
     np.testing.assert_allclose(par.beta, serial.beta, rtol=1e-8)
     np.testing.assert_allclose(par.delta, serial.delta, rtol=1e-8)
 
