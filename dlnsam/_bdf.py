@@ -462,6 +462,8 @@ def integrate_bdf(
         n_iter = 0
         error_norm = 0.0
         safety = 0.0
+        # As SciPy: at most one new Jacobian per step, however often the step is retried.
+        current_jac = False
         while not step_accepted:
             if h_abs < min_step:
                 underflow = True
@@ -489,7 +491,6 @@ def integrate_bdf(
 
             converged = False
             c = h / alpha[order]
-            current_jac = False
             while not converged:
                 if not have_lu:
                     _lu_factor(J, c, LU, piv)

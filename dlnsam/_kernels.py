@@ -363,7 +363,9 @@ def sam_direction_parallel(X, y, rows, u, v, rho, m, normalize, eps, first_order
     # pay for starting a parallel region.
     _start(u, v, work, rho)
     beta, s, G, H, g, p, H1 = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
-    sum_r2 = 0.0
+    # Σ r_i² per chunk, summed serially afterwards: a reduction inside prange would
+    # group the chunks by thread, and the bits of the loss would depend on the thread count.
+    chunk_r2 = np.zeros(T)
     one_sam = m == 1 and rho != 0.0
     k = b // m
     if one_sam or k >= T:
@@ -386,7 +388,7 @@ def sam_direction_parallel(X, y, rows, u, v, rho, m, normalize, eps, first_order
                         X, y, rows, j, m, beta, s, rho, normalize, eps, first_order,
                         part[t, 3], part[t, 4], part[t, 5], Gt, Ht, H1t, r,
                     )  # fmt: skip
-            sum_r2 += local
+            chunk_r2[t] = local
         for t in range(T):
             for c in range(d):
                 G[c] += part[t, 0, c]
@@ -405,7 +407,7 @@ def sam_direction_parallel(X, y, rows, u, v, rho, m, normalize, eps, first_order
                     gt[c] = 0.0
                 lo = base + t * m // T
                 hi = base + (t + 1) * m // T
-                sum_r2 += _residual_pass(X, y, rows, lo, hi, beta, r, gt)
+                chunk_r2[t] += _residual_pass(X, y, rows, lo, hi, beta, r, gt)
             if rho == 0.0:
                 for c in range(d):
                     acc = 0.0
@@ -434,6 +436,9 @@ def sam_direction_parallel(X, y, rows, u, v, rho, m, normalize, eps, first_order
                 acc *= inv_m
                 G[c] += acc
                 H[c] += rho_j * acc * g[c]
+    sum_r2 = 0.0
+    for t in range(T):
+        sum_r2 += chunk_r2[t]
     _finish(u, v, G, H, rho, k, b, du, dv)
     return sum_r2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -38,6 +39,35 @@ def test_parallel_direction_matches_serial(rho, m, normalize, chunks, first_orde
         out.append((sum_r2, du, dv, work[3].copy(), work[6].copy(), r.copy()))
     for a, b in zip(*out, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize(("rho", "m"), [(0.3, 1), (0.3, 3), (0.3, 4003), (0.0, 4003)])
+def test_parallel_results_do_not_depend_on_the_thread_count(rho, m) -> None:
+    """Every output, the loss included, is the same to the bit on 1 thread and on all."""
+    rng = np.random.default_rng(5)
+    n, d = 4003, 9
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    u, v = rng.standard_normal(d), rng.standard_normal(d)
+    rows = np.arange(n)
+    out = []
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            part = np.zeros((_kernels.PARALLEL_CHUNKS, _kernels.PART_ROWS, d))
+            work, r, du, dv = (
+                np.zeros((_kernels.WORK_ROWS, d)),
+                np.zeros(n),
+                np.zeros(d),
+                np.zeros(d),
+            )
+            sum_r2 = _kernels.direction(X, y, rows, u, v, rho, m, False, 1e-12, True,
+                                        work, r, du, dv, part)  # fmt: skip
+            out.append((np.array([sum_r2]), du, dv, work[3].copy(), work[6].copy()))
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(out[0], out[-1], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(
