@@ -29,6 +29,11 @@ METHODS = ("DOP853", "BDF")
 
 # Accepted steps per kernel call; between calls the flow can be interrupted.
 _STEPS_PER_CALL = 20_000
+# BDF factors a dense (2d)×(2d) matrix, O(d³): its calls get a step budget of about
+# this many flops' worth, so that an interrupt is still acted on within seconds.
+_BDF_FLOPS_PER_CALL = 2e9
+#: Largest d for method='BDF' (its dense Jacobian and LU take about 100 d² bytes).
+BDF_MAX_D = 2000
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,8 +185,9 @@ def flow(
     t_max : float, default 1e6
         Give up (status ``max_steps``) at this time.
     times : (T,) array_like, optional
-        Times in (0, t_max] at which to record the losses and β; the
-        integrator lands on each exactly.
+        Times in (0, t_max] at which to record the losses and β: DOP853
+        lands on each exactly, BDF evaluates its interpolating polynomial
+        there (to the accuracy of the integration).
     max_steps : int, default 1e7
         Bound on the number of accepted steps.
     method : {'DOP853', 'BDF'}, default 'DOP853'
@@ -190,9 +196,11 @@ def flow(
         by stability (the flow is stiff there). 'BDF' (implicit, variable
         order 1–5, Jacobian by finite differences) takes far fewer steps on
         such long runs: on ``gaussian_problem(20, 30, 3)`` to convergence at
-        rtol 1e-10, about 1300 steps against 19000, with β as accurate but
-        ∫L ds about 100 times less (relative errors near 1e-9 against 1e-11;
-        see BENCHMARKS.md). The verification layer uses DOP853.
+        rtol 1e-10, about 1300 steps against 19000, with β as accurate or more
+        but ∫L ds less accurate (relative errors near 1e-9 against 1e-11; see
+        BENCHMARKS.md). Its Jacobian and LU are dense, (2d)×(2d): memory grows
+        as d² and each factorization as d³, so it is meant for d up to a few
+        hundred (d ≤ 2000 is accepted). The verification layer uses DOP853.
 
     Returns
     -------
@@ -216,8 +224,9 @@ def flow(
 
     Integration uses Dormand–Prince 8(5,3) (Hairer's DOP853) or SciPy's
     variable-order BDF/NDF method, both compiled with Numba, with the 1-SAM
-    right-hand side of five matrix–vector products. Both control the error of
-    every state component, including ∫L ds, Δ and Δ⁽¹⁾.
+    right-hand side in one pass over the rows of X (no perturbed copies of θ).
+    Both control the error of every state component, including ∫L ds, Δ and
+    Δ⁽¹⁾.
 
     Examples
     --------
@@ -242,6 +251,12 @@ def flow(
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "BDF" and problem.d > BDF_MAX_D:
+        raise ValueError(
+            f"method='BDF' keeps a dense (2d)x(2d) Jacobian and LU: d = {problem.d} > "
+            f"{BDF_MAX_D} would take {100 * problem.d**2 / 1e9:.1f} GB and O(d^3) work per "
+            "factorization; use method='DOP853'"
+        )
     if rtol < 1e-15:
         raise ValueError(f"rtol must be >= 1e-15 (below float64 resolution), got {rtol}")
     u, v = initial_point(problem.d, alpha, u0, v0)
@@ -269,11 +284,14 @@ def flow(
     out_loss = np.full((out_times.size, 2), np.nan)
     out_beta = np.full((out_times.size, d), np.nan)
     state = _bdf.bdf_state(z.size) if method == "BDF" else None
+    per_call = _STEPS_PER_CALL
+    if state is not None:
+        per_call = int(min(per_call, max(1.0, _BDF_FLOPS_PER_CALL / (2 * d) ** 3)))
     code = _kernels.RUNNING
     interrupted = False
     try:
         while code == _kernels.RUNNING and counters[1] < max_steps:
-            budget = int(min(_STEPS_PER_CALL, max_steps - counters[1]))
+            budget = int(min(per_call, max_steps - counters[1]))
             if state is None:
                 code = _flow_kernel.integrate(
                     X, y, data.X_test, data.y_test, z, clock,

@@ -200,13 +200,16 @@ def test_step_size_underflow_is_reported(small) -> None:
         ({"alpha": None}, "give alpha"),
         ({"max_steps": 0}, "max_steps must be a positive integer"),
         ({"method": "RK45"}, "method must be one of DOP853, BDF"),
+        ({"method": "BDF", "problem_d": 2001}, "d = 2001 > 2000"),
     ],
 )
 def test_bad_input(small, kwargs, match) -> None:
     args = {"algorithm": GD(), "alpha": 0.1} | kwargs
     algorithm = args.pop("algorithm")
+    d = args.pop("problem_d", None)
+    problem = small if d is None else dlnsam.gaussian_problem(2, d, 1, seed=0, n_test=0)
     with pytest.raises(ValueError, match=match):
-        flow(small, algorithm, **args)
+        flow(problem, algorithm, **args)
 
 
 def test_interrupted_flow_returns_what_it_computed(small, monkeypatch) -> None:
