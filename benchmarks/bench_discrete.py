@@ -189,10 +189,13 @@ def profile_table(
         "Profile: 'row passes' is the part of a step that reads X (1-SAM: one pass computing "
         "x.beta, x^2.s, x^3.beta and accumulating G, H; n-SAM: the residual pass and the "
         "perturbed pass; GD: the residual pass); 'direction' adds the O(d) vector work of "
-        "the SAM direction; 'run_chunk/step' adds the loss check and the update; "
-        "'dlnsam.run/step' adds the validation and set-up of a run() call spread over the "
-        "steps. The last two columns are the speed-ups a step would reach if it cost only its "
-        "row passes: the bound of this kernel against each baseline.",
+        "the SAM direction; 'run_chunk/step' adds the loss check and the update. These three "
+        "are the best of compiled loops; 'dlnsam.run/step' is the figure of the table above "
+        "(a median of rounds that alternate with JAX), so its gap to 'run_chunk/step' is the "
+        "set-up of a run() call (measured above) plus the difference between best and "
+        "median under the machine's load. The last two columns are the speed-ups a step "
+        "would reach if it cost only its row passes: the bound of this kernel against each "
+        "baseline.",
     ]
     return table, notes
 

@@ -46,7 +46,8 @@ class IvpResult:
     finished : bool
         Whether the whole interval was integrated within the budget.
     nfev : int
-        Right-hand-side evaluations.
+        Right-hand-side evaluations, every call counted (``solve_ivp``'s own
+        ``nfev`` leaves out those of BDF's finite-difference Jacobians).
     n_steps : int or None
         Accepted steps (None when the budget ran out).
     seconds : float
@@ -189,5 +190,5 @@ def solve(
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
     z = sol.y[:, -1]
     return IvpResult(
-        z[:d] * z[d : 2 * d], float(z[2 * d]), t_end, True, int(sol.nfev), sol.t.size - 1, seconds
+        z[:d] * z[d : 2 * d], float(z[2 * d]), t_end, True, int(reached[1]), sol.t.size - 1, seconds
     )

@@ -91,8 +91,9 @@ def measure_interleaved(
 ) -> dict[str, Timing[T]]:
     """Time several calls side by side: one warm-up call each, then ``repeats`` rounds.
 
-    Each round calls every function once, in turn, so a burst of load on the
-    machine slows all of them alike and their ratios stay fair.
+    Each round calls every function once, in turn (in reverse order every
+    other round, so that none always runs right after another), so a burst of
+    load on the machine slows all of them alike and their ratios stay fair.
 
     Parameters
     ----------
@@ -112,10 +113,13 @@ def measure_interleaved(
     >>> timings["b"].runs, timings["b"].result
     (3, 2)
     """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
     results = {name: fn() for name, fn in fns.items()}
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    order = list(fns.items())
+    for round_ in range(repeats):
+        for name, fn in order if round_ % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             results[name] = fn()
             times[name].append(time.perf_counter() - start)

@@ -148,8 +148,8 @@ def test_measure_interleaved_alternates_the_calls() -> None:
         {"a": lambda: order.append("a") or len(order), "b": lambda: order.append("b") or -1},
         repeats=2,
     )
-    assert order == ["a", "b"] * 3  # a warm-up call each, then two alternating rounds
-    assert timed["a"].runs == 2 and timed["a"].result == 5 and timed["b"].result == -1
+    assert order == ["a", "b", "a", "b", "b", "a"]  # warm-up, then rounds in alternating order
+    assert timed["a"].runs == 2 and timed["a"].result == 6 and timed["b"].result == -1
 
 
 def test_quick_benchmarks_run_and_agree() -> None:
