@@ -236,7 +236,8 @@ def _how(times: FlowTimes) -> str:
                                             strict=True) if a > b]  # fmt: skip
         if worse:
             how += (
-                f" dlnsam BDF's {' and '.join(worse)} are LESS ACCURATE than solve_ivp "
+                f" dlnsam BDF's {' and '.join(worse)} {'is' if len(worse) == 1 else 'are'} "
+                "LESS ACCURATE than solve_ivp "
                 f"DOP853's (err beta {bdf_errors[0]:.1e} against {ivp_errors[0]:.1e}, err int L "
                 f"{bdf_errors[1]:.1e} against {ivp_errors[1]:.1e})."
             )
