@@ -23,8 +23,8 @@ exactly as SciPy's dense ``num_jac`` does (threshold atol): step
 h_j = factor_j · sign(f_j) · max(|θ_j|, atol), with the relative steps factor_j
 (initially √ε) kept in ``state`` and adapted after each Jacobian, and a column
 whose difference is lost in rounding retried with a 10× larger step. (A fixed
-step √ε · max(|θ_j|, floor) was tried and was much worse on very stiff flows:
-far more Newton failures and Jacobians.) Every component of z is error-controlled with
+step √ε · max(|θ_j|, floor) is much less accurate on very stiff flows: more
+Newton failures and Jacobians.) Every component of z is error-controlled with
 the scale atol + rtol·|z|, as in SciPy.
 
 Output times are recorded by evaluating the BDF interpolating polynomial
