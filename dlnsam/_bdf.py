@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from dlnsam._flow_kernel import MAX_STEPS, STEP_UNDERFLOW, flow_rhs
+from dlnsam._flow_kernel import MAX_STEPS, STEP_UNDERFLOW, flow_rhs, scaled_rms
 from dlnsam._kernels import CONVERGED, DIVERGED, FASTMATH, RUNNING, WORK_ROWS, half_mse
 
 __all__ = [
@@ -96,17 +96,6 @@ def bdf_state_size(N: int) -> int:
 def bdf_state(N: int) -> np.ndarray:
     """A fresh (zeroed) ``state`` array: the first call starts the method."""
     return np.zeros(bdf_state_size(N))
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _norm_scaled(a, vec, scale):
-    """RMS norm of a · vec / scale (SciPy's ``norm``)."""
-    total = 0.0
-    N = vec.shape[0]
-    for i in range(N):
-        q = a * vec[i] / scale[i]
-        total += q * q
-    return np.sqrt(total / N)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -404,8 +393,8 @@ def integrate_bdf(
             interval = t_max - t
             for i in range(N):
                 scale[i] = atol + abs(z[i]) * rtol
-            d0 = _norm_scaled(1.0, z, scale)
-            d1 = _norm_scaled(1.0, f, scale)
+            d0 = scaled_rms(z, scale)
+            d1 = scaled_rms(f, scale)
             h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
             h0 = min(h0, interval)
             for i in range(N):
@@ -414,7 +403,7 @@ def integrate_bdf(
             counters[0] += 1
             for i in range(N):
                 rhs[i] = fj[i] - f[i]
-            d2 = _norm_scaled(1.0, rhs, scale) / h0
+            d2 = scaled_rms(rhs, scale) / h0
             if d1 <= 1e-15 and d2 <= 1e-15:
                 h1 = max(1e-6, h0 * 1e-3)
             else:
@@ -517,7 +506,7 @@ def integrate_bdf(
                     for i in range(N):
                         rhs[i] = c * f[i] - psi[i] - dcorr[i]
                     _solve(LU, piv, J, c_lu, rhs, dy)
-                    dy_norm = _norm_scaled(1.0, dy, scale)
+                    dy_norm = scaled_rms(dy, scale)
                     has_rate = dy_norm_old >= 0.0
                     rate = dy_norm / dy_norm_old if has_rate else 0.0
                     if has_rate and (
@@ -562,7 +551,7 @@ def integrate_bdf(
             safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + n_iter)
             for i in range(N):
                 scale[i] = atol + rtol * abs(y_new[i])
-            error_norm = _norm_scaled(error_const[order], dcorr, scale)
+            error_norm = abs(error_const[order]) * scaled_rms(dcorr, scale)
             if not error_norm <= 1.0:  # NaN counts as a failure
                 counters[2] += 1
                 factor = MIN_FACTOR
@@ -596,10 +585,10 @@ def integrate_bdf(
         if n_equal_steps >= order + 1:
             error_m_norm = np.inf
             if order > 1:
-                error_m_norm = _norm_scaled(error_const[order - 1], D[order], scale)
+                error_m_norm = abs(error_const[order - 1]) * scaled_rms(D[order], scale)
             error_p_norm = np.inf
             if order < MAX_ORDER:
-                error_p_norm = _norm_scaled(error_const[order + 1], D[order + 2], scale)
+                error_p_norm = abs(error_const[order + 1]) * scaled_rms(D[order + 2], scale)
             best = -1
             best_factor = -1.0
             for j in range(3):

@@ -69,7 +69,8 @@ def _combine(coef, K, stages, acc):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _rms(vec, scale):
+def scaled_rms(vec, scale):
+    """RMS of vec / scale: the error norm of both integrators."""
     total = 0.0
     for i in range(vec.shape[0]):
         q = vec[i] / scale[i]
@@ -144,8 +145,8 @@ def integrate(
         # Hairer's starting step: one explicit Euler trial.
         for i in range(N):
             scale[i] = atol + rtol * abs(z[i])
-        d0 = _rms(z, scale)
-        d1 = _rms(K[0], scale)
+        d0 = scaled_rms(z, scale)
+        d1 = scaled_rms(K[0], scale)
         h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
         for i in range(N):
             zs[i] = z[i] + h0 * K[0, i]
@@ -153,7 +154,7 @@ def integrate(
         counters[0] += 1
         for i in range(N):
             err5[i] = K[1, i] - K[0, i]
-        d2 = _rms(err5, scale) / h0
+        d2 = scaled_rms(err5, scale) / h0
         if max(d1, d2) <= 1e-15:
             h1 = max(1e-6, h0 * 1e-3)
         else:
@@ -193,8 +194,8 @@ def integrate(
             scale[i] = atol + rtol * max(abs(z[i]), abs(z_new[i]))
         _combine(E5, K, 13, err5)
         _combine(E3, K, 13, err3)
-        e5 = _rms(err5, scale) ** 2
-        e3 = _rms(err3, scale) ** 2
+        e5 = scaled_rms(err5, scale) ** 2
+        e3 = scaled_rms(err3, scale) ** 2
         denom = e5 + 0.01 * e3
         err = abs(h_step) * e5 / np.sqrt(denom) if denom > 0.0 else 0.0
 
