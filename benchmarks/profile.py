@@ -15,6 +15,10 @@ and no per-call overhead.
   called directly, without :func:`dlnsam.run`.
 - ``flow_rhs``: one evaluation of the flow's right-hand side
   (``_flow_kernel.flow_rhs``: direction with the Δ rates, the loss).
+
+The discrete pieces are timed on X as :func:`dlnsam.run` gives it to the
+kernel: padded with zero columns when it is small
+(:func:`dlnsam.training.kernel_design`).
 """
 
 from __future__ import annotations
@@ -66,9 +70,14 @@ def _direction_loop(X, y, rows, u, v, rho, m, calls):
     dv = np.empty(d)
     total = 0.0
     for _ in range(calls):
-        total += _kernels.sam_direction(
-            X, y, rows, u, v, rho, m, False, 0.0, False, work, r, du, dv
-        )
+        if rho == 0.0:  # as in run_chunk: GD's copy compiled with ρ = 0 a constant
+            total += _kernels.sam_direction(
+                X, y, rows, u, v, 0.0, m, False, 0.0, False, work, r, du, dv
+            )
+        else:
+            total += _kernels.sam_direction(
+                X, y, rows, u, v, rho, m, False, 0.0, False, work, r, du, dv
+            )
     return total
 
 
@@ -115,11 +124,12 @@ def _full_batch_time(loop, problem: dlnsam.Problem, algorithm: dlnsam.Algorithm,
                      repeats: int) -> float:  # fmt: skip
     """Seconds per call of one of the compiled loops above at an interior point, full batch."""
     rho, m = _rho_m(algorithm, problem.n)
-    u, v = _point(problem, 0.05)
+    # X as dlnsam.run gives it to the kernel, (u, v) padded alike with zeros
+    X = training.kernel_design(problem.X, None)
+    u, v = np.zeros((2, X.shape[1]))
+    u[: problem.d], v[: problem.d] = _point(problem, 0.05)
     rows = np.arange(problem.n)
-    return _best_per_call(
-        lambda k: loop(problem.X, problem.y, rows, u, v, rho, m, k), calls, repeats
-    )
+    return _best_per_call(lambda k: loop(X, problem.y, rows, u, v, rho, m, k), calls, repeats)
 
 
 def row_passes_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: int,
@@ -144,10 +154,12 @@ def run_chunk_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, lr: flo
     no_record = np.zeros(0, dtype=np.int64)
     hist = np.zeros((0, 2))
 
+    X = training.kernel_design(data.X, None)
+
     def run(count: int) -> None:
         u, v = u0.copy(), v0.copy()
         _kernels.run_chunk(
-            data.X, data.y, data.X_test, data.y_test, u, v, u.copy(), v.copy(),
+            X, data.y, data.X_test, data.y_test, u, v, u.copy(), v.copy(),
             np.full(count, lr), rows, params.rho, params.m, params.normalize, params.eps,
             no_record, hist, np.zeros(2, dtype=np.int64), np.zeros(2), data.max_loss, -1.0,
             None,

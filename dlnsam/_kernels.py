@@ -47,6 +47,11 @@ WORK_ROWS = 8
 #: Rows of the per-chunk buffer of the parallel kernel: G, H, H1, g, p, G_j.
 PART_ROWS = 6
 
+#: Small problems are run with X padded by zero columns to a multiple of this
+#: width (a vector register of doubles): the vectorized loops over a row then
+#: have no scalar remainder, which at d = 30 is most of the cost of a 1-SAM step.
+COLUMN_BLOCK = 8
+
 #: Row chunks of the parallel kernel. Fixed (not the thread count), so that the
 #: summation order, hence every bit of the result, is the same on any core count.
 PARALLEL_CHUNKS = 8
@@ -327,7 +332,12 @@ def sam_direction(X, y, rows, u, v, rho, m, normalize, eps, first_order, work, r
     b = rows.shape[0]
     _start(u, v, work, rho)
     beta, s, G, H, H1 = work[0], work[1], work[2], work[3], work[6]
-    if m == 1 and rho != 0.0:
+    if rho == 0.0:
+        # The plain gradient does not depend on m: one pass over the batch, its
+        # sum Σ_i x_i r_i straight into G (scaled by 1/b in _finish).
+        k = b // m
+        sum_r2 = _residual_pass(X, y, rows, 0, b, beta, r, G)
+    elif m == 1:
         # 1-SAM: per-example gradients x_i r_i, so the micro-batch products
         # reduce to elementwise powers of x_i (no loop over perturbed copies of θ).
         k = b
@@ -457,54 +467,18 @@ def direction(X, y, rows, u, v, rho, m, normalize, eps, first_order, work, r, du
                                   work, r, du, dv, part)  # fmt: skip
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def run_chunk(
-    X,
-    y,
-    X_test,
-    y_test,
-    u,
-    v,
-    u_prev,
-    v_prev,
-    lrs,
-    batches,
-    rho,
-    m,
-    normalize,
-    eps,
-    record,
-    hist,
-    progress,
-    acc,
-    max_loss,
-    stop_loss,
-    part,
-):
-    """Advance (u, v) in place by ``len(lrs)`` steps from step ``progress[0]``.
-
-    ``batches`` is (len(lrs), b) row indices, or (1, n) for full batch (the
-    same rows every step). Before step t the kernel evaluates L(θ_t): it stops
-    with DIVERGED if L is non-finite or above ``max_loss`` (then u, v hold the
-    last iterate with a finite, bounded loss, θ_{t−1}), and with CONVERGED if
-    L ≤ ``stop_loss``. At steps listed in ``record`` (sorted) it stores
-    (L_train, L_test) in ``hist``. ``acc[0]`` accumulates Σ γ_t L(θ_t) over the
-    updates that produced the iterate in (u, v); ``acc[1]`` holds the term of
-    the last update, pending until the caller has checked the loss of (u, v).
-
-    ``part`` is the chunk buffer of :func:`sam_direction_parallel`, or None
-    for the serial kernel.
-
-    ``progress`` = [step t of the iterate held in (u, v), next record
-    position] is updated in place, so that the caller's bookkeeping is always
-    consistent with (u, v), even if it is interrupted. Returns the status.
-    """
-    n, d = X.shape
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _run_steps(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m, normalize,
+               eps, record, hist, progress, acc, max_loss, stop_loss, part):  # fmt: skip
+    """The step loop of :func:`run_chunk`, inlined there once per kind of algorithm."""
+    n = X.shape[0]
+    d = u.shape[0]  # X may have zero columns beyond d (see run_chunk)
     b = batches.shape[1]
     full = batches.shape[0] == 1 and b == n
     has_test = X_test.shape[0] > 0
     all_rows = np.arange(n)
-    work = np.empty((WORK_ROWS, d))
+    # zeros: β, s, G, H of the padding columns of X are never written, and must be 0
+    work = np.zeros((WORK_ROWS, X.shape[1]))
     r = np.empty(max(b, n))
     du = np.empty(d)
     dv = np.empty(d)
@@ -547,3 +521,44 @@ def run_chunk(
     progress[0] = t0 + lrs.shape[0]
     progress[1] = rec_pos
     return RUNNING
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def run_chunk(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m, normalize,
+              eps, record, hist, progress, acc, max_loss, stop_loss, part):  # fmt: skip
+    """Advance (u, v) in place by ``len(lrs)`` steps from step ``progress[0]``.
+
+    ``batches`` is (len(lrs), b) row indices, or (1, n) for full batch (the
+    same rows every step). Before step t the kernel evaluates L(θ_t): it stops
+    with DIVERGED if L is non-finite or above ``max_loss`` (then u, v hold the
+    last iterate with a finite, bounded loss, θ_{t−1}), and with CONVERGED if
+    L ≤ ``stop_loss``. At steps listed in ``record`` (sorted) it stores
+    (L_train, L_test) in ``hist``. ``acc[0]`` accumulates Σ γ_t L(θ_t) over the
+    updates that produced the iterate in (u, v); ``acc[1]`` holds the term of
+    the last update, pending until the caller has checked the loss of (u, v).
+
+    ``part`` is the chunk buffer of :func:`sam_direction_parallel`, or None
+    for the serial kernel.
+
+    X may carry zero columns after its first d = len(u): the serial kernel is
+    given X padded to a multiple of ``COLUMN_BLOCK`` columns when it is small
+    (:func:`dlnsam.training.kernel_design`). The row passes then run over
+    whole blocks of columns; β and s are 0 there and the columns of X are, so
+    every term they add to a sum is an exact zero (G, H stay 0 there while
+    the residuals are finite). The work on (u, v) runs over their d entries.
+
+    ``progress`` = [step t of the iterate held in (u, v), next record
+    position] is updated in place, so that the caller's bookkeeping is always
+    consistent with (u, v), even if it is interrupted. Returns the status.
+
+    GD and SGD (ρ = 0) run a copy of the step loop compiled with ρ = 0 as a
+    constant, so that none of the SAM code is on their path; at small sizes
+    the branches of the general loop cost as much as a third of a GD step.
+    """
+    if rho == 0.0:
+        return _run_steps(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, 0.0, m,
+                          normalize, eps, record, hist, progress, acc, max_loss, stop_loss,
+                          part)  # fmt: skip
+    return _run_steps(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m,
+                      normalize, eps, record, hist, progress, acc, max_loss, stop_loss,
+                      part)  # fmt: skip

@@ -155,6 +155,49 @@ def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64] | None:
     return None
 
 
+#: The serial kernel is given X padded to a multiple of ``_kernels.COLUMN_BLOCK``
+#: columns when the padded copy has at most this many entries (8 MiB).
+PAD_MAX_ENTRIES = 1 << 20
+
+
+def kernel_design(X: NDArray[np.float64], part: NDArray[np.float64] | None) -> NDArray[np.float64]:
+    """X as the training kernel takes it: padded with zero columns when that is faster.
+
+    For the serial kernel (``part`` None) on a small X, zero columns are
+    appended up to a multiple of ``_kernels.COLUMN_BLOCK``, so that the
+    vectorized loops over a row have no scalar remainder; the result is the
+    same up to rounding. Otherwise X itself is returned.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        The design matrix of the run.
+    part : ndarray or None
+        The chunk buffer of :func:`parallel_chunks` (None: the serial kernel).
+
+    Returns
+    -------
+    ndarray, shape (n, d) or (n, d')
+        X, or a padded copy with d' the next multiple of ``COLUMN_BLOCK``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dlnsam.training import kernel_design
+    >>> kernel_design(np.ones((20, 30)), None).shape
+    (20, 32)
+    >>> kernel_design(np.ones((20, 32)), None).shape
+    (20, 32)
+    """
+    n, d = X.shape
+    width = -(-d // _kernels.COLUMN_BLOCK) * _kernels.COLUMN_BLOCK
+    if part is not None or width == d or n * width > PAD_MAX_ENTRIES:
+        return X
+    padded = np.zeros((n, width))
+    padded[:, :d] = X
+    return padded
+
+
 class KernelInputs(NamedTuple):
     """Arrays shared by the training and flow kernels, prepared once per call."""
 
@@ -311,6 +354,7 @@ def run(
     u_prev, v_prev = u.copy(), v.copy()
     chunk = max(1, min(_CHUNK_STEPS, _CHUNK_FLOATS // n))
     part = parallel_chunks(b, problem.d)
+    X_kernel = kernel_design(X, part)
     progress = np.zeros(2, dtype=np.int64)  # [step of (u, v), next record slot]
     code = _kernels.RUNNING
     interrupted = False
@@ -319,9 +363,13 @@ def run(
             t = int(progress[0])
             count = min(chunk, steps - t)
             batches = full_rows if params.full_batch else draw_batches(rng, n, b, count)
-            lrs = lr * 0.5 ** np.searchsorted(milestones, np.arange(t, t + count), side="right")
+            if milestones.size:
+                halvings = np.searchsorted(milestones, np.arange(t, t + count), side="right")
+                lrs = lr * 0.5**halvings
+            else:
+                lrs = np.full(count, lr)
             code = _kernels.run_chunk(
-                X, y, data.X_test, data.y_test,
+                X_kernel, y, data.X_test, data.y_test,
                 u, v, u_prev, v_prev, lrs, batches,
                 params.rho, params.m, params.normalize, params.eps,
                 rec, hist, progress, acc, max_loss, stop_loss, part,
