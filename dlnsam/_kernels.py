@@ -49,7 +49,7 @@ PART_ROWS = 6
 
 #: Small problems are run with X padded by zero columns to a multiple of this
 #: width (a vector register of doubles): the vectorized loops over a row then
-#: have no scalar remainder, which at d = 30 is most of the cost of a 1-SAM step.
+#: have no scalar remainder, which at d = 30 is about a quarter of a 1-SAM step.
 COLUMN_BLOCK = 8
 
 #: Row chunks of the parallel kernel. Fixed (not the thread count), so that the
