@@ -332,12 +332,7 @@ def sam_direction(X, y, rows, u, v, rho, m, normalize, eps, first_order, work, r
     b = rows.shape[0]
     _start(u, v, work, rho)
     beta, s, G, H, H1 = work[0], work[1], work[2], work[3], work[6]
-    if rho == 0.0:
-        # The plain gradient does not depend on m: one pass over the batch, its
-        # sum Σ_i x_i r_i straight into G (scaled by 1/b in _finish).
-        k = b // m
-        sum_r2 = _residual_pass(X, y, rows, 0, b, beta, r, G)
-    elif m == 1:
+    if m == 1 and rho != 0.0:
         # 1-SAM: per-example gradients x_i r_i, so the micro-batch products
         # reduce to elementwise powers of x_i (no loop over perturbed copies of θ).
         k = b
@@ -345,10 +340,12 @@ def sam_direction(X, y, rows, u, v, rho, m, normalize, eps, first_order, work, r
                                G, H, H1, r)  # fmt: skip
     else:
         k = b // m
+        # The plain gradient (ρ = 0) does not depend on m: one pass over the batch.
+        width, groups = (b, 1) if rho == 0.0 else (m, k)
         sum_r2 = 0.0
-        for j in range(k):
+        for j in range(groups):
             sum_r2 += _micro_batch_direction(
-                X, y, rows, j, m, beta, s, rho, normalize, eps, first_order,
+                X, y, rows, j, width, beta, s, rho, normalize, eps, first_order,
                 work[4], work[5], work[7], G, H, H1, r,
             )  # fmt: skip
     _finish(u, v, G, H, rho, k, b, du, dv)
@@ -524,6 +521,25 @@ def _run_steps(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m,
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def _run_chunk_plain(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m,
+                     normalize, eps, record, hist, progress, acc, max_loss, stop_loss,
+                     part):  # fmt: skip
+    """:func:`run_chunk` for ρ = 0 (GD, SGD): ρ is a compile-time 0 here."""
+    return _run_steps(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, 0.0, m,
+                      normalize, eps, record, hist, progress, acc, max_loss, stop_loss,
+                      part)  # fmt: skip
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _run_chunk_sam(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m,
+                   normalize, eps, record, hist, progress, acc, max_loss, stop_loss,
+                   part):  # fmt: skip
+    """:func:`run_chunk` for any ρ."""
+    return _run_steps(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m,
+                      normalize, eps, record, hist, progress, acc, max_loss, stop_loss,
+                      part)  # fmt: skip
+
+
 def run_chunk(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m, normalize,
               eps, record, hist, progress, acc, max_loss, stop_loss, part):  # fmt: skip
     """Advance (u, v) in place by ``len(lrs)`` steps from step ``progress[0]``.
@@ -551,14 +567,14 @@ def run_chunk(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m, 
     position] is updated in place, so that the caller's bookkeeping is always
     consistent with (u, v), even if it is interrupted. Returns the status.
 
-    GD and SGD (ρ = 0) run a copy of the step loop compiled with ρ = 0 as a
-    constant, so that none of the SAM code is on their path; at small sizes
-    the branches of the general loop cost as much as a third of a GD step.
+    On the serial kernel, GD and SGD (ρ = 0) run the step loop compiled with
+    ρ = 0 as a constant (``_run_chunk_plain``), so that none of the SAM code
+    is on their path: at small sizes the branches of the general loop
+    (``_run_chunk_sam``) cost as much as a third of a GD step. Large problems
+    (the parallel kernel) do not gain from it and always use the general
+    loop. The choice is made here, in Python, so that each loop is compiled
+    only when it is first used.
     """
-    if rho == 0.0:
-        return _run_steps(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, 0.0, m,
-                          normalize, eps, record, hist, progress, acc, max_loss, stop_loss,
-                          part)  # fmt: skip
-    return _run_steps(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m,
-                      normalize, eps, record, hist, progress, acc, max_loss, stop_loss,
-                      part)  # fmt: skip
+    kernel = _run_chunk_plain if rho == 0.0 and part is None else _run_chunk_sam
+    return kernel(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m, normalize,
+                  eps, record, hist, progress, acc, max_loss, stop_loss, part)  # fmt: skip
