@@ -15,6 +15,9 @@ and no per-call overhead.
   called directly, without :func:`dlnsam.run`.
 - ``flow_rhs``: one evaluation of the flow's right-hand side
   (``_flow_kernel.flow_rhs``: direction with the Δ rates, the loss).
+- ``read``: one streaming read of X that only sums its entries, with the
+  threads and row chunks the training kernel would use: the floor of any pass
+  over X on this machine, which the scaling section compares steps with.
 
 The discrete pieces are timed on X as :func:`dlnsam.run` gives it to the
 kernel: padded with zero columns when it is small
@@ -27,12 +30,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 import dlnsam
 from dlnsam import _flow_kernel, _kernels, training
 
-__all__ = ["direction_time", "flow_rhs_time", "row_passes_time", "run_chunk_time"]
+__all__ = ["direction_time", "flow_rhs_time", "read_time", "row_passes_time", "run_chunk_time"]
 
 FASTMATH = _kernels.FASTMATH
 
@@ -95,6 +98,36 @@ def _flow_rhs_loop(X, y, rows, z, rho, m, calls):
             X, y, rows, z, rho, m, False, 0.0, work, r, du, dv, None, out
         )
     return total
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _read_serial(X, calls):
+    flat = X.reshape(X.size)  # X is C-contiguous: one run of memory, no per-row sums
+    total = 0.0
+    for _ in range(calls):
+        acc = 0.0
+        for j in range(flat.shape[0]):
+            acc += flat[j]
+        total += acc
+    return total
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def _read_parallel(X, chunks, calls):
+    n = X.shape[0]
+    sums = np.zeros(chunks)
+    for _ in range(calls):
+        for t in prange(chunks):  # rows split as in _kernels.sam_direction_parallel
+            # Inside prange an array argument has no known layout, and a 1-D loop
+            # over it becomes gathers; its rows lo..hi, made contiguous here (a
+            # view, checked at run time), are read as one run of memory again.
+            rows = np.ascontiguousarray(X[t * n // chunks : (t + 1) * n // chunks])
+            flat = rows.reshape(rows.size)
+            acc = 0.0
+            for j in range(flat.shape[0]):
+                acc += flat[j]
+            sums[t] += acc
+    return sums.sum()
 
 
 def _best_per_call(run: Callable[[int], object], calls: int, repeats: int) -> float:
@@ -180,3 +213,20 @@ def flow_rhs_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, calls: i
     return _best_per_call(
         lambda k: _flow_rhs_loop(problem.X, problem.y, rows, z, rho, m, k), calls, repeats
     )
+
+
+def read_time(X: np.ndarray, repeats: int, calls: int | None = None) -> float:
+    """Seconds of one streaming read of X (a sum of its entries), as the kernel would read it.
+
+    Serial or parallel over the same row chunks as the training kernel for a
+    full batch (:func:`dlnsam.training.parallel_chunks`), on X as the kernel
+    is given it (:func:`dlnsam.training.kernel_design`).
+    """
+    n, d = X.shape
+    part = training.parallel_chunks(n, d)  # first: it also starts numba's threads
+    X = np.ascontiguousarray(training.kernel_design(X, part))
+    calls = max(3, 50_000_000 // X.size) if calls is None else calls
+    if part is None:
+        return _best_per_call(lambda k: _read_serial(X, k), calls, repeats)
+    chunks = part.shape[0]
+    return _best_per_call(lambda k: _read_parallel(X, chunks, k), calls, repeats)

@@ -52,8 +52,10 @@ PART_ROWS = 6
 #: have no scalar remainder, which at d = 30 is about a quarter of a 1-SAM step.
 COLUMN_BLOCK = 8
 
-#: Row chunks of the parallel kernel. Fixed (not the thread count), so that the
-#: summation order, hence every bit of the result, is the same on any core count.
+#: Row chunks of the parallel kernel, at most. The count depends on the batch
+#: size (:func:`dlnsam.training.parallel_chunks`), never on the thread count, so
+#: that the summation order, hence every bit of the result, is the same on any
+#: core count.
 PARALLEL_CHUNKS = 8
 
 

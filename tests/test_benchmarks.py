@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ sits next to tests/ and is not inst
 from benchmarks import (  # noqa: E402
     bench_discrete,
     numpy_baseline,
+    profile,
     report,
     scipy_flow,
     scipy_hypentropy,
@@ -132,6 +133,15 @@ def test_report_renders_text_and_markdown() -> None:
     assert "caption" in text and "a note" in text and "DISAGREE" in text
     md = report.markdown([section], "T", ["pre"])
     assert "| a | b |" in md and "| t | >= 2x | 3x | met |" in md
+
+
+@pytest.mark.parametrize("chunks", [2, 3, 8])
+def test_memory_floor_reads_every_entry_once(chunks: int) -> None:
+    """The reads timed as the memory floor sum all of X, serially and over row chunks."""
+    X = np.random.default_rng(chunks).standard_normal((37, 29))
+    assert profile._read_serial(X, 2) == pytest.approx(2 * X.sum(), rel=1e-12)
+    assert profile._read_parallel(X, chunks, 2) == pytest.approx(2 * X.sum(), rel=1e-12)
+    assert profile.read_time(X, repeats=1, calls=1) > 0.0
 
 
 def test_measure_keeps_the_last_result_and_respects_the_budget() -> None:

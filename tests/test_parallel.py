@@ -80,6 +80,7 @@ def test_runs_agree_serial_and_parallel(algorithm, monkeypatch) -> None:
     p = dlnsam.gaussian_problem(16, 40, 3, seed=2, n_test=30)
     serial = dlnsam.run(p, algorithm, lr=0.05, steps=300, alpha=0.2, seed=1)
     monkeypatch.setattr(training, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(training, "PARALLEL_MIN_ROWS", 1)
     monkeypatch.setattr(training.numba, "get_num_threads", lambda: 2)
     assert training.parallel_chunks(16, 40).shape == (
         _kernels.PARALLEL_CHUNKS,
@@ -97,6 +98,7 @@ def test_flows_agree_serial_and_parallel(method, monkeypatch) -> None:
     kwargs = {"alpha": 0.1, "t_max": 50.0, "loss_tol": 0.0, "method": method}
     serial = dlnsam.flow(p, dlnsam.SAM(0.1, m=1), **kwargs)
     monkeypatch.setattr(training, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(training, "PARALLEL_MIN_ROWS", 1)
     monkeypatch.setattr(training.numba, "get_num_threads", lambda: 2)
     par = flows.flow(p, dlnsam.SAM(0.1, m=1), **kwargs)
     np.testing.assert_allclose(par.beta, serial.beta, rtol=1e-8)
@@ -105,3 +107,20 @@ def test_flows_agree_serial_and_parallel(method, monkeypatch) -> None:
 
 def test_small_problems_stay_serial() -> None:
     assert training.parallel_chunks(20, 30) is None
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "chunks"),
+    [(20, 30, None), (10, 10**5, None), (99, 10**4, None), (100, 10**4, 2), (250, 2000, 5),
+     (1000, 1000, 8), (10**5, 10, 8), (10**5, 2, None)],
+)  # fmt: skip
+def test_chunk_count_follows_the_batch_not_the_threads(n, d, chunks, monkeypatch) -> None:
+    """Wide batches get fewer chunks (or the serial kernel); the count ignores the threads."""
+    for threads in (2, 64):
+        monkeypatch.setattr(training.numba, "get_num_threads", lambda threads=threads: threads)
+        part = training.parallel_chunks(n, d)
+        assert (None if part is None else part.shape) == (
+            None if chunks is None else (chunks, _kernels.PART_ROWS, d)
+        )
+    monkeypatch.setattr(training.numba, "get_num_threads", lambda: 1)
+    assert training.parallel_chunks(n, d) is None
