@@ -1197,7 +1197,9 @@ def run_sweep(
     Rows are written only by this process, each with one ``write`` followed by
     ``flush`` and ``fsync``; a stop signal that arrives during a write waits
     for it to end. The signal handlers are installed only in the main thread
-    and only for the duration of the call.
+    and only for the duration of the call. A SIGINT that the process inherits
+    as ignored (a background job, ``cmd &``, of a shell script) stays ignored;
+    SIGTERM still stops the sweep.
 
     Examples
     --------

@@ -578,15 +578,27 @@ def slow_sweep(tmp_path_factory) -> tuple[Path, list[dict]]:
     return path, res.rows
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_an_interrupted_cli_sweep_resumes_to_the_same_table(tmp_path, slow_sweep, signum) -> None:
-    config_path, reference = slow_sweep
-    out = tmp_path / "interrupted.jsonl"
+def signal_cli_sweep(
+    config_path: Path, out: Path, signum: signal.Signals, sigint: str
+) -> tuple[subprocess.CompletedProcess, float]:
+    """Run the sweep CLI on 2 workers and send `signum` once 2 rows are written.
+
+    The CLI starts with SIGINT's disposition `sigint` ("SIG_DFL" or "SIG_IGN"),
+    whatever the test runner's own: a shell without job control starts a
+    background job with SIGINT ignored, and an ignored signal stays ignored
+    across exec. SIGINT goes to the whole process group, as Ctrl-C in a
+    terminal; SIGTERM to the coordinator alone, as `kill`. Returns the finished
+    process and the seconds from the signal to its exit.
+    """
+    launcher = (
+        f"import os, signal, sys; signal.signal(signal.SIGINT, signal.{sigint}); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'dlnsam.cli', *sys.argv[1:]])"
+    )
     command = [
-        sys.executable, "-m", "dlnsam.cli", "sweep", str(config_path), "--output", str(out),
+        sys.executable, "-c", launcher, "sweep", str(config_path), "--output", str(out),
         "--backend", "processes", "--workers", "2", "--no-progress",
     ]  # fmt: skip
-    # A session of its own: SIGINT goes to the whole group, as Ctrl-C in a terminal.
+    # A session of its own, so that the group is the CLI and its workers only.
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -608,12 +620,21 @@ def test_an_interrupted_cli_sweep_resumes_to_the_same_table(tmp_path, slow_sweep
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     print(
-        f"{signum.name}: 2 rows after {signalled - started:.2f} s, "
+        f"{signum.name} ({sigint}): 2 rows after {signalled - started:.2f} s, "
         f"exit {stopped - signalled:.2f} s after the signal"
     )
-    assert proc.returncode == 130, stderr
-    assert "Interrupted with" in stdout and "Traceback" not in stderr
-    assert stopped - signalled < 10
+    done = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    return done, stopped - signalled
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_an_interrupted_cli_sweep_resumes_to_the_same_table(tmp_path, slow_sweep, signum) -> None:
+    config_path, reference = slow_sweep
+    out = tmp_path / "interrupted.jsonl"
+    proc, seconds = signal_cli_sweep(config_path, out, signum, sigint="SIG_DFL")
+    assert proc.returncode == 130, proc.stderr
+    assert "Interrupted with" in proc.stdout and "Traceback" not in proc.stderr
+    assert seconds < 10
     written = out.read_bytes()
     assert 2 <= written.count(b"\n") < 12
     complete = written[: written.rfind(b"\n") + 1]
@@ -622,6 +643,16 @@ def test_an_interrupted_cli_sweep_resumes_to_the_same_table(tmp_path, slow_sweep
     assert not res.interrupted and res.n_skipped == written.count(b"\n")
     assert res.n_run == 12 - res.n_skipped
     assert out.read_bytes().startswith(complete)
+    assert by_cell_id(strict_json_lines(out)) == by_cell_id(reference)
+
+
+def test_an_ignored_sigint_stays_ignored(tmp_path, slow_sweep) -> None:
+    # As in a background job of a shell script (`cmd &`): the sweep runs on.
+    config_path, reference = slow_sweep
+    out = tmp_path / "ignored.jsonl"
+    proc, _ = signal_cli_sweep(config_path, out, signal.SIGINT, sigint="SIG_IGN")
+    assert proc.returncode == 0, proc.stderr
+    assert "Interrupted" not in proc.stdout and proc.stderr == ""
     assert by_cell_id(strict_json_lines(out)) == by_cell_id(reference)
 
 
