@@ -11,6 +11,12 @@ must agree (to about 1e-10) before the timings count: the command exits with
 status 1 if any agreement check fails. Performance targets are reported as
 met or missed; they do not change the exit status.
 
+Timings are only as good as the machine is quiet. For each section the run
+reports how many cores other processes used meanwhile (the machine's busy
+CPU time from /proc/stat, less this process's and its descendants'), and the
+hypervisor's steal time, and it warns when either reaches
+``machine.BUSY_WARNING`` cores.
+
 The full run writes ``BENCHMARKS.md`` at the repository root; ``--quick``
 (small sizes, a few seconds per section) and ``--only`` write it only with
 ``--write``.
@@ -89,6 +95,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _conditions(
+    loads: Sequence[tuple[str, machine.OtherLoad]], overall: machine.OtherLoad
+) -> list[str]:
+    """Markdown lines: how much of the machine other work took, per section."""
+
+    def cores(value: float | None) -> str:
+        return "unknown" if value is None else f"{value:.2f}"
+
+    if overall.idle is None:
+        verdict = "Other work on the machine during the run: unknown (no /proc/stat)."
+    elif overall.idle and all(load.idle for _, load in loads):
+        verdict = (
+            f"The machine was idle otherwise: other work stayed below {machine.BUSY_WARNING} "
+            "cores in every section."
+        )
+    else:
+        verdict = (
+            f"**Not an idle machine**: other work took {machine.BUSY_WARNING} cores or more "
+            "on average in a section below, so its timings may be off."
+        )
+    rows = [
+        f"| {name} | {load.seconds:.1f} | {cores(load.other)} | {cores(load.steal)} |"
+        for name, load in [*loads, ("whole run", overall)]
+    ]
+    return [
+        f"{verdict} Other processes: the machine's busy CPU time (/proc/stat) less this "
+        "process's, in cores on average; steal: time the hypervisor gave to other virtual "
+        "machines.",
+        "",
+        "| section | seconds | other processes (cores) | steal (cores) |",
+        "|:---|---:|---:|---:|",
+        *rows,
+    ]
+
+
 def _command(argv: Sequence[str]) -> str:
     return " ".join(["python -m benchmarks", *argv])
 
@@ -110,14 +151,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"dlnsam benchmarks ({'quick' if settings.quick else 'full'} mode): {_command(argv)}")
     print("; ".join(f"{key}: {value}" for key, value in info), end="\n\n", flush=True)
     sections = []
+    loads: list[tuple[str, machine.OtherLoad]] = []
+    first = machine.cpu_sample()
     for name in names:
-        section_start = time.perf_counter()
+        before = machine.cpu_sample()
         section = runners[name](settings)
         sections.append(section)
+        loads.append((name, machine.other_load(before, machine.cpu_sample())))
         print(section_text(section), flush=True)
-        print(f"({name}: {time.perf_counter() - section_start:.1f} s)", end="\n\n", flush=True)
+        print(f"({name}: {loads[-1][1].seconds:.1f} s; {loads[-1][1].describe()})", end="\n\n")
+    overall = machine.other_load(first, machine.cpu_sample())
     elapsed = time.perf_counter() - start
     print(summary_text(sections), end="")
+    busy = [name for name, load in loads if load.idle is False]
+    if busy:
+        print(
+            f"WARNING: other work took the machine during {', '.join(busy)} "
+            f"(at least {machine.BUSY_WARNING} cores on average): those timings may be off."
+        )
 
     checks = [c for s in sections for c in s.checks]
     failed = [c for c in checks if not c.passed]
@@ -135,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Command: `{_command(argv)}` ({'quick' if settings.quick else 'full'} mode, "
             f"{elapsed / 60:.1f} min; load average at the end {machine.load_average()}). "
             'The JAX rows need `pip install "jax[cpu]"`.',
+            "",
+            *_conditions(loads, overall),
             "",
             "| machine | |",
             "|:---|:---|",

@@ -19,8 +19,8 @@ and no per-call overhead.
   threads and row chunks the training kernel would use: the floor of any pass
   over X on this machine, which the scaling section compares steps with.
 
-The discrete pieces are timed on X as :func:`dlnsam.run` gives it to the
-kernel: padded with zero columns when it is small
+The discrete pieces are timed on X and (u, v) as :func:`dlnsam.run` gives
+them to the kernel: padded with zero columns, and aligned, when X is small
 (:func:`dlnsam.training.kernel_design`).
 """
 
@@ -159,8 +159,7 @@ def _full_batch_time(loop, problem: dlnsam.Problem, algorithm: dlnsam.Algorithm,
     rho, m = _rho_m(algorithm, problem.n)
     # X as dlnsam.run gives it to the kernel, (u, v) padded alike with zeros
     X = training.kernel_design(problem.X, None)
-    u, v = np.zeros((2, X.shape[1]))
-    u[: problem.d], v[: problem.d] = _point(problem, 0.05)
+    u, v = (training.kernel_vector(a, X.shape[1]) for a in _point(problem, 0.05))
     rows = np.arange(problem.n)
     return _best_per_call(lambda k: loop(X, problem.y, rows, u, v, rho, m, k), calls, repeats)
 
@@ -190,9 +189,10 @@ def run_chunk_time(problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, lr: flo
     X = training.kernel_design(data.X, None)
 
     def run(count: int) -> None:
-        u, v = u0.copy(), v0.copy()
+        # (u, v) and their previous values padded and aligned as X, as run() does
+        u, v, u_prev, v_prev = (training.kernel_vector(a, X.shape[1]) for a in (u0, v0, u0, v0))
         _kernels.run_chunk(
-            X, data.y, data.X_test, data.y_test, u, v, u.copy(), v.copy(),
+            X, data.y, data.X_test, data.y_test, u, v, u_prev, v_prev,
             np.full(count, lr), rows, params.rho, params.m, params.normalize, params.eps,
             no_record, hist, np.zeros(2, dtype=np.int64), np.zeros(2), data.max_loss, -1.0,
             None,

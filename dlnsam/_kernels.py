@@ -558,12 +558,14 @@ def run_chunk(X, y, X_test, y_test, u, v, u_prev, v_prev, lrs, batches, rho, m, 
     ``part`` is the chunk buffer of :func:`sam_direction_parallel`, or None
     for the serial kernel.
 
-    X may carry zero columns after its first d = len(u): the serial kernel is
-    given X padded to a multiple of ``COLUMN_BLOCK`` columns when it is small
-    (:func:`dlnsam.training.kernel_design`). The row passes then run over
-    whole blocks of columns; β and s are 0 there and the columns of X are, so
-    every term they add to a sum is an exact zero (G, H stay 0 there while
-    the residuals are finite). The work on (u, v) runs over their d entries.
+    X may carry zero columns after the first d of the problem: the serial
+    kernel is given X padded to a multiple of ``COLUMN_BLOCK`` columns when it
+    is small (:func:`dlnsam.training.kernel_design`), and (u, v) padded alike
+    with zeros. The row passes then run over whole blocks of columns; β and s
+    are 0 there and the columns of X are, so every term they add to a sum is
+    an exact zero, G and H stay 0 there while the residuals are finite, and
+    so do the padding entries of (u, v). The work on (u, v) runs over
+    len(u) entries, which may also be fewer than X's columns.
 
     ``progress`` = [step t of the iterate held in (u, v), next record
     position] is updated in place, so that the caller's bookkeeping is always

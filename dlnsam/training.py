@@ -191,14 +191,43 @@ def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64] | None:
 #: columns when the padded copy has at most this many entries (8 MiB).
 PAD_MAX_ENTRIES = 1 << 20
 
+#: Bytes to which the padded copies start: a cache line, and a 512-bit vector.
+#: A row then never straddles more cache lines than it must: with X at an
+#: address of 16 modulo 64, a GD step at n = 20, d = 30 took 15-25 % longer and
+#: an n-SAM step 13-23 % (1-SAM, bound by arithmetic, did not change).
+ALIGNMENT = 64
+
+
+def aligned_zeros(shape: int | tuple[int, ...]) -> NDArray[np.float64]:
+    """Zeros, C-contiguous, starting at a multiple of ``ALIGNMENT`` bytes.
+
+    Examples
+    --------
+    >>> from dlnsam.training import ALIGNMENT, aligned_zeros
+    >>> a = aligned_zeros((3, 8))
+    >>> a.shape, a.ctypes.data % ALIGNMENT, a.flags.c_contiguous
+    ((3, 8), 0, True)
+    """
+    size = int(np.prod(shape))
+    per = ALIGNMENT // 8
+    buffer = np.zeros(size + per)
+    start = (-(buffer.ctypes.data % ALIGNMENT) // 8) % per
+    return buffer[start : start + size].reshape(shape)
+
+
+def _is_aligned(a: NDArray[np.float64]) -> bool:
+    return a.flags.c_contiguous and a.ctypes.data % ALIGNMENT == 0
+
 
 def kernel_design(X: NDArray[np.float64], part: NDArray[np.float64] | None) -> NDArray[np.float64]:
     """X as the training kernel takes it: padded with zero columns when that is faster.
 
     For the serial kernel (``part`` None) on a small X, zero columns are
     appended up to a multiple of ``_kernels.COLUMN_BLOCK``, so that the
-    vectorized loops over a row have no scalar remainder; the result is the
-    same up to rounding. Otherwise X itself is returned.
+    vectorized loops over a row have no scalar remainder, into a copy that
+    starts at a multiple of ``ALIGNMENT`` bytes; the result is the same up to
+    rounding. Otherwise, or when X already has whole blocks of columns and is
+    so aligned, X itself is returned.
 
     Parameters
     ----------
@@ -210,7 +239,8 @@ def kernel_design(X: NDArray[np.float64], part: NDArray[np.float64] | None) -> N
     Returns
     -------
     ndarray, shape (n, d) or (n, d')
-        X, or a padded copy with d' the next multiple of ``COLUMN_BLOCK``.
+        X, or a padded aligned copy with d' the next multiple of
+        ``COLUMN_BLOCK`` (d' = d when d is one).
 
     Examples
     --------
@@ -223,11 +253,23 @@ def kernel_design(X: NDArray[np.float64], part: NDArray[np.float64] | None) -> N
     """
     n, d = X.shape
     width = -(-d // _kernels.COLUMN_BLOCK) * _kernels.COLUMN_BLOCK
-    if part is not None or width == d or n * width > PAD_MAX_ENTRIES:
+    if part is not None or n * width > PAD_MAX_ENTRIES or (width == d and _is_aligned(X)):
         return X
-    padded = np.zeros((n, width))
+    padded = aligned_zeros((n, width))
     padded[:, :d] = X
     return padded
+
+
+def kernel_vector(a: NDArray[np.float64], width: int) -> NDArray[np.float64]:
+    """A copy of the d-vector ``a`` padded with zeros to ``width`` entries, aligned as X.
+
+    The serial kernel runs its work on (u, v) over len(u) entries: given u and
+    v padded alike with X's zero columns, those loops have no remainder
+    either. The padding entries stay exactly 0 (their β, s and gradient are 0).
+    """
+    out = aligned_zeros(width)
+    out[: a.shape[0]] = a
+    return out
 
 
 class KernelInputs(NamedTuple):
@@ -383,10 +425,15 @@ def run(
     full_rows = np.arange(n, dtype=np.int64)[None, :]
     hist = np.full((rec.size, 2), np.nan)
     acc = np.zeros(2)  # [Σ γ_t L(θ_t) accepted, pending term of the last update]
-    u_prev, v_prev = u.copy(), v.copy()
     chunk = max(1, min(_CHUNK_STEPS, _CHUNK_FLOATS // n))
     part = parallel_chunks(b, problem.d)
     X_kernel = kernel_design(X, part)
+    d, width = problem.d, X_kernel.shape[1]
+    if X_kernel is X:
+        u_prev, v_prev = u.copy(), v.copy()
+    else:  # (u, v) padded and aligned as X; sliced back below
+        u, v = kernel_vector(u, width), kernel_vector(v, width)
+        u_prev, v_prev = kernel_vector(u, width), kernel_vector(v, width)
     progress = np.zeros(2, dtype=np.int64)  # [step of (u, v), next record slot]
     code = _kernels.RUNNING
     interrupted = False
@@ -409,6 +456,8 @@ def run(
     except KeyboardInterrupt:
         interrupted = True
     n_steps, rec_pos = int(progress[0]), int(progress[1])
+    if width != d:
+        u, v, u_prev, v_prev = u[:d].copy(), v[:d].copy(), u_prev[:d].copy(), v_prev[:d].copy()
 
     beta = u * v
     train_loss = float(_kernels.half_mse(X, y, beta))

@@ -7,8 +7,11 @@ and never asserted (timed tests are flaky).
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ sits next to tests/ and is not inst
 
 from benchmarks import (  # noqa: E402
     bench_discrete,
+    machine,
     numpy_baseline,
     profile,
     report,
@@ -162,6 +166,76 @@ def test_measure_interleaved_alternates_the_calls() -> None:
     assert timed["a"].runs == 2 and timed["a"].result == 6 and timed["b"].result == -1
 
 
+BUSY = (
+    "import os, sys, time\n"
+    "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+    "end = time.perf_counter() + 30\n"
+    "while time.perf_counter() < end: pass"
+)
+
+
+def _stop(pid: int) -> None:
+    """Kill a busy loop and wait until it is gone (an orphan is reaped by init)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.perf_counter() + 10
+    while time.perf_counter() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1][:1]
+        except OSError:  # reaped
+            return
+        if state == "Z":  # a zombie uses no CPU
+            return
+        time.sleep(0.01)
+
+
+def _started(pid_file: Path) -> int:
+    deadline = time.perf_counter() + 30
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.perf_counter() < deadline, "the busy loop did not start"
+        time.sleep(0.01)
+    return int(pid_file.read_text())
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs /proc/stat")
+def test_other_load_sees_other_processes_and_not_our_own_children(tmp_path) -> None:
+    # An orphan (its shell parent exits at once) is another process's work ...
+    pid_file = tmp_path / "orphan.pid"
+    busy = tmp_path / "busy.py"
+    busy.write_text(BUSY)
+    subprocess.run(["sh", "-c", f"'{sys.executable}' '{busy}' '{pid_file}' &"], check=True)
+    orphan = _started(pid_file)
+    try:
+        start = machine.cpu_sample()
+        time.sleep(1.0)
+        load = machine.other_load(start, machine.cpu_sample())
+    finally:
+        _stop(orphan)
+    assert load.seconds >= 1.0
+    assert load.other is not None and load.other >= 0.5, load
+    assert load.idle is False and "other processes" in load.describe()
+    # ... while a child of ours, running or finished, is our own.
+    pid_file = tmp_path / "child.pid"
+    child = subprocess.Popen([sys.executable, str(busy), str(pid_file)])
+    try:
+        _started(pid_file)
+        start = machine.cpu_sample()
+        time.sleep(1.0)
+        running = machine.other_load(start, machine.cpu_sample())
+    finally:
+        child.kill()
+        child.wait()
+    finished = machine.other_load(start, machine.cpu_sample())
+    assert running.other is not None and running.other < 0.3, running
+    assert finished.other is not None and finished.other < 0.3, finished
+
+
+def test_other_load_is_unknown_without_proc_stat() -> None:
+    a = machine.CpuSample(wall=0.0, busy=None, steal=None, own=1.0)
+    b = machine.CpuSample(wall=2.0, busy=None, steal=None, own=2.0)
+    load = machine.other_load(a, b)
+    assert load.other is None and load.idle is None and "unknown" in load.describe()
+
+
 def test_quick_benchmarks_run_and_agree() -> None:
     before = (ROOT / "BENCHMARKS.md").read_bytes() if (ROOT / "BENCHMARKS.md").exists() else None
     proc = subprocess.run(
@@ -174,5 +248,6 @@ def test_quick_benchmarks_run_and_agree() -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "agreement checks pass" in proc.stdout
     assert "DISAGREE" not in proc.stdout
+    assert "(discrete: " in proc.stdout and "other processes" in proc.stdout
     after = (ROOT / "BENCHMARKS.md").read_bytes() if (ROOT / "BENCHMARKS.md").exists() else None
     assert after == before  # quick mode leaves the tree alone without --write
