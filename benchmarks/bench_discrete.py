@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -20,11 +21,12 @@ from benchmarks.report import (
     relative_error,
 )
 from benchmarks.settings import Settings
-from benchmarks.timing import measure, measure_interleaved
+from benchmarks.timing import Timing, measure, measure_interleaved, measure_spread
 
 __all__ = [
     "ALGORITHMS",
     "StepTimes",
+    "compiled_runs",
     "measure_algorithm",
     "profile_table",
     "run_overhead",
@@ -81,8 +83,26 @@ class StepTimes:
     jax_error: float | None
 
 
+def compiled_runs(
+    problem: dlnsam.Problem, name: str, steps: int, jax_baseline: ModuleType | None
+) -> dict[str, Callable[[], np.ndarray]]:
+    """The compiled runs timed side by side: dlnsam and (if given) JAX, each returning β."""
+    X, y = problem.X, problem.y
+    kwargs = {"lr": LR, "alpha": ALPHA, "rho": RHO}
+    runs: dict[str, Callable[[], np.ndarray]] = {
+        "dlnsam": lambda: dlnsam_beta(problem, name, steps)
+    }
+    if jax_baseline is not None:
+        runs["jax"] = lambda: jax_baseline.train(X, y, name, steps=steps, **kwargs)
+    return runs
+
+
 def measure_algorithm(
-    problem: dlnsam.Problem, name: str, settings: Settings, jax_baseline: ModuleType | None
+    problem: dlnsam.Problem,
+    name: str,
+    settings: Settings,
+    jax_baseline: ModuleType | None,
+    timed: Mapping[str, Timing[np.ndarray]] | None = None,
 ) -> StepTimes:
     """Time one algorithm in dlnsam, NumPy and (if given) JAX, and compare their final β.
 
@@ -96,6 +116,10 @@ def measure_algorithm(
         Steps and repeats.
     jax_baseline : module or None
         :mod:`benchmarks.jax_baseline`, or None to skip JAX.
+    timed : mapping, optional
+        The timings of :func:`compiled_runs` already measured (by
+        :func:`section`, spread over the section); by default they are
+        measured here, in ``settings.step_repeats`` alternating rounds.
 
     Returns
     -------
@@ -105,10 +129,9 @@ def measure_algorithm(
     X, y = problem.X, problem.y
     steps, repeats = settings.steps, settings.repeats
     kwargs = {"lr": LR, "alpha": ALPHA, "rho": RHO}
-    compiled = {"dlnsam": lambda: dlnsam_beta(problem, name, steps)}
-    if jax_baseline is not None:
-        compiled["jax"] = lambda: jax_baseline.train(X, y, name, steps=steps, **kwargs)
-    timed = measure_interleaved(compiled, repeats=settings.step_repeats)
+    if timed is None:
+        compiled = compiled_runs(problem, name, steps, jax_baseline)
+        timed = measure_interleaved(compiled, repeats=settings.step_repeats)
     ours = timed["dlnsam"]
 
     np_steps = settings.numpy_one_sam_steps if name == "1-SAM" else settings.numpy_steps
@@ -217,6 +240,17 @@ def profile_table(
     return table, notes
 
 
+def _spread(settings: Settings) -> str:
+    if settings.step_blocks == 1:
+        return ""
+    per = settings.step_repeats / settings.step_blocks
+    return (
+        f"The rounds of the three algorithms run in {settings.step_blocks} blocks of about "
+        f"{per:.0f} each, in turn (GD, n-SAM, 1-SAM, GD, ...), so that a slow spell of the "
+        "machine falls on one block of each algorithm rather than on all the rounds of one. "
+    )
+
+
 def section(settings: Settings, jax_baseline: ModuleType | None, jax_reason: str) -> Section:
     """Time per step of dlnsam, the NumPy loop and JAX on gaussian_problem(20, 30, 3).
 
@@ -237,8 +271,13 @@ def section(settings: Settings, jax_baseline: ModuleType | None, jax_reason: str
     problem = dlnsam.gaussian_problem(n=20, d=30, k=3, seed=0)
     steps, repeats = settings.steps, settings.repeats
     rows, targets, checks, all_times = [], [], [], []
+    timed = measure_spread(
+        {name: compiled_runs(problem, name, steps, jax_baseline) for name in ALGORITHMS},
+        rounds=settings.step_repeats,
+        blocks=settings.step_blocks,
+    )
     for name in ALGORITHMS:
-        times = measure_algorithm(problem, name, settings, jax_baseline)
+        times = measure_algorithm(problem, name, settings, jax_baseline, timed[name])
         all_times.append(times)
         row, row_targets = _row(times, jax_reason)
         rows.append(row)
@@ -277,8 +316,8 @@ def section(settings: Settings, jax_baseline: ModuleType | None, jax_reason: str
         f"gaussian_problem(n=20, d=30, k=3, seed=0); lr = {LR}, alpha = {ALPHA}, rho = {RHO}; "
         f"after a warm-up run each (Numba cache warm, JAX compiled), dlnsam and JAX are timed "
         f"in {settings.step_repeats} alternating rounds, so that a burst of load slows both "
-        f"alike, and each figure is the median of its rounds; NumPy: the median of {repeats} "
-        "runs."
+        f"alike, and each figure is the median of its rounds. {_spread(settings)}NumPy: the "
+        f"median of {repeats} runs."
     )
     return Section(
         "1. Discrete steps (n=20, d=30)",

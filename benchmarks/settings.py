@@ -22,6 +22,9 @@ class Settings:
     step_repeats : int
         Rounds of the discrete-step timings of dlnsam and JAX, which alternate
         (section 1).
+    step_blocks : int
+        Blocks those rounds are split into, the algorithms taking turns block
+        by block (:func:`benchmarks.timing.measure_spread`).
     steps : int
         Discrete steps per dlnsam and JAX run (section 1).
     numpy_steps : int
@@ -61,6 +64,7 @@ class Settings:
     quick: bool
     repeats: int
     step_repeats: int
+    step_blocks: int
     steps: int
     numpy_steps: int
     numpy_one_sam_steps: int
@@ -84,6 +88,7 @@ FULL = Settings(
     quick=False,
     repeats=5,
     step_repeats=21,
+    step_blocks=3,
     steps=10_000,
     numpy_steps=10_000,
     numpy_one_sam_steps=1000,
@@ -112,6 +117,7 @@ QUICK = Settings(
     quick=True,
     repeats=3,
     step_repeats=3,
+    step_blocks=1,
     steps=2000,
     numpy_steps=500,
     numpy_one_sam_steps=50,

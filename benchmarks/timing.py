@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["Timing", "calibrate_steps", "measure", "measure_interleaved"]
+__all__ = ["Timing", "calibrate_steps", "measure", "measure_interleaved", "measure_spread"]
 
 
 T = TypeVar("T")
@@ -113,17 +113,69 @@ def measure_interleaved(
     >>> timings["b"].runs, timings["b"].result
     (3, 2)
     """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    results = {name: fn() for name, fn in fns.items()}
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    order = list(fns.items())
-    for round_ in range(repeats):
-        for name, fn in order if round_ % 2 == 0 else order[::-1]:
-            start = time.perf_counter()
-            results[name] = fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: Timing(statistics.median(times[name]), repeats, results[name]) for name in fns}
+    return measure_spread({"": fns}, rounds=repeats, blocks=1)[""]
+
+
+def measure_spread(
+    groups: Mapping[str, Mapping[str, Callable[[], T]]], *, rounds: int, blocks: int
+) -> dict[str, dict[str, Timing[T]]]:
+    """Time groups of calls side by side, each group's rounds spread over the whole run.
+
+    Within a group the calls alternate as in :func:`measure_interleaved`. The
+    ``rounds`` rounds of each group are split into ``blocks`` blocks, and the
+    groups take turns block by block (group A's first block, group B's first,
+    ..., then A's second, ...). A slow spell of the machine that lasts a while
+    then falls on a block of each group, not on every round of one group, and
+    the median of each function over all its rounds stays unmoved by it.
+
+    Parameters
+    ----------
+    groups : mapping of str to mapping of str to callable
+        The work to time: groups of functions compared with each other.
+    rounds : int
+        Rounds per group after one warm-up call of every function, ≥ 1.
+    blocks : int
+        Blocks the rounds are split into, 1 ≤ blocks ≤ rounds.
+
+    Returns
+    -------
+    dict of str to dict of str to Timing
+        Per group, the median of each function's calls and its last result.
+
+    Examples
+    --------
+    >>> order = []
+    >>> fns = {g: {f: (lambda k=g + f: order.append(k)) for f in "xy"} for g in "AB"}
+    >>> timed = measure_spread(fns, rounds=2, blocks=2)
+    >>> order[4:]  # after the warm-up calls: A's first round, B's, A's second (reversed), B's
+    ['Ax', 'Ay', 'Bx', 'By', 'Ay', 'Ax', 'By', 'Bx']
+    >>> timed["B"]["y"].runs
+    2
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if not 1 <= blocks <= rounds:
+        raise ValueError(f"blocks must be between 1 and rounds = {rounds}, got {blocks}")
+    results = {g: {name: fn() for name, fn in fns.items()} for g, fns in groups.items()}
+    times: dict[str, dict[str, list[float]]] = {
+        g: {name: [] for name in fns} for g, fns in groups.items()
+    }
+    bounds = [rounds * b // blocks for b in range(blocks + 1)]
+    for b in range(blocks):
+        for g, fns in groups.items():
+            order = list(fns.items())
+            for round_ in range(bounds[b], bounds[b + 1]):
+                for name, fn in order if round_ % 2 == 0 else order[::-1]:
+                    start = time.perf_counter()
+                    results[g][name] = fn()
+                    times[g][name].append(time.perf_counter() - start)
+    return {
+        g: {
+            name: Timing(statistics.median(times[g][name]), rounds, results[g][name])
+            for name in fns
+        }
+        for g, fns in groups.items()
+    }
 
 
 def calibrate_steps(

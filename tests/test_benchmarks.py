@@ -166,6 +166,21 @@ def test_measure_interleaved_alternates_the_calls() -> None:
     assert timed["a"].runs == 2 and timed["a"].result == 6 and timed["b"].result == -1
 
 
+def test_measure_spread_takes_turns_block_by_block() -> None:
+    order: list[str] = []
+    fns = {g: {f: (lambda k=g + f: order.append(k) or k) for f in "xy"} for g in "AB"}
+    timed = timing.measure_spread(fns, rounds=3, blocks=2)
+    warm, rounds = order[:4], order[4:]
+    assert warm == ["Ax", "Ay", "Bx", "By"]
+    # blocks of rounds [0] and [1, 2]; each group alternates its order round by round
+    assert rounds == ["Ax", "Ay", "Bx", "By", "Ay", "Ax", "Ax", "Ay", "By", "Bx", "Bx", "By"]
+    assert timed["A"]["y"].runs == 3 and timed["B"]["x"].result == "Bx"
+    with pytest.raises(ValueError, match="blocks"):
+        timing.measure_spread(fns, rounds=2, blocks=3)
+    with pytest.raises(ValueError, match="rounds"):
+        timing.measure_spread(fns, rounds=0, blocks=1)
+
+
 BUSY = (
     "import os, sys, time\n"
     "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
