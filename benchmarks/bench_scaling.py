@@ -22,6 +22,10 @@ ALGORITHMS: dict[str, dlnsam.Algorithm] = {
     "n-SAM": dlnsam.SAM(RHO),
     "1-SAM": dlnsam.SAM(RHO, m=1),
 }
+#: A per-step slope in n·d is about 1 when it lies in this range, or, above
+#: it, when it is no steeper than the slope of one plain read of X: the memory
+#: hierarchy alone bends the read upwards (X leaves the caches), and no step
+#: that reads X can scale better than reading it.
 SLOPE_GOAL = (0.85, 1.15)
 RATIO_GOAL = 1.5
 #: Passes over X that a step of each algorithm cannot do without: the gradient
@@ -130,9 +134,10 @@ def section(settings: Settings) -> Section:
         all_slope = loglog_slope(sizes, [per_step[s][name] for s in shapes])
         large_slope = loglog_slope(large_sizes, [per_step[s][name] for s in large])
         lo, hi = SLOPE_GOAL
-        met = None if math.isnan(large_slope) else bool(lo <= large_slope <= hi)
+        ceiling = hi if math.isnan(read_slope) else max(hi, read_slope)
+        met = None if math.isnan(large_slope) else bool(lo <= large_slope <= ceiling)
         target = Target(f"{name} per-step slope in n*d (n*d >= {large_size:.0e})",
-                        f"~1 ({lo}-{hi})",
+                        f"~1 ({lo}-{hi}, or <= the read's)",
                         f"{large_slope:.2f} (one read of X: {read_slope:.2f})", met)  # fmt: skip
         targets.append(target)
         slope_rows.append((name, f"{all_slope:.2f}", f"{large_slope:.2f}", target.verdict))
@@ -196,7 +201,9 @@ def section(settings: Settings) -> Section:
         f"({_mib(big)}), as X moves down the memory hierarchy (caches, then main memory), so "
         f"the read alone scales with slope {read_slope:.2f} over n*d >= {large_size:.0e}. No "
         "step costs less than its reads of X, so where a step stays within a small factor of "
-        "the floor at the largest shapes, a slope above 1 is the memory's, not the kernel's.",
+        "the floor at the largest shapes, a slope above 1 is the memory's, not the kernel's. "
+        f"The slope target is therefore {SLOPE_GOAL[0]}-{SLOPE_GOAL[1]}, or, where the read "
+        "itself is steeper than that, no steeper than the read.",
         f"Fixed cost of one run() call at n={n}, d={d} (a 1-step GD run, minus one GD step): "
         f"{fmt_seconds(max(fixed - per_step[n, d]['GD'], 0.0))}, against "
         f"{fmt_seconds(per_step[n, d]['GD'])} per GD step; it is part of every figure above, "
