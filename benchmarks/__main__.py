@@ -15,7 +15,9 @@ Timings are only as good as the machine is quiet. For each section the run
 reports how many cores other processes used meanwhile (the machine's busy
 CPU time from /proc/stat, less this process's and its descendants'), and the
 hypervisor's steal time, and it warns when either reaches
-``machine.BUSY_WARNING`` cores.
+``machine.BUSY_WARNING`` cores. The discrete steps of dlnsam and JAX are
+timed with every thread pinned to one core, which both then share
+(``machine.one_core``).
 
 The full run writes ``BENCHMARKS.md`` at the repository root; ``--quick``
 (small sizes, a few seconds per section) and ``--only`` write it only with

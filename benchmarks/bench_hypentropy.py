@@ -107,10 +107,10 @@ def _comparison(settings: Settings) -> tuple[Table, list[Target], list[Check], l
     targets = []
     notes = [
         f"All three are timed in {settings.repeats} alternating rounds after a warm-up call "
-        f"each, and each SLSQP figure is the median of its rounds. A round of dlnsam is "
-        f"{batch} solves in a row, each timed: its figure is the median of those "
-        f"{batch * settings.repeats} solves, so the first solve of a round, slower after an "
-        "SLSQP run has filled the caches, does not set it."
+        "each, and each SLSQP figure is the median "
+        f"of its rounds. A round of dlnsam is {batch} solves in a row, each timed: its "
+        f"figure is the median of those {batch * settings.repeats} solves, so the first "
+        "solve of a round, slower after an SLSQP run has filled the caches, does not set it."
     ]
 
     for label, options in variants.items():

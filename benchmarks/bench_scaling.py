@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -11,10 +12,10 @@ import dlnsam
 from benchmarks import profile
 from benchmarks.report import Section, Table, Target, fmt_seconds
 from benchmarks.settings import Settings
-from benchmarks.timing import calibrate_steps, measure
+from benchmarks.timing import calibrate_steps, measure, measure_spread
 from dlnsam import training
 
-__all__ = ["loglog_slope", "run_call_seconds", "section", "time_per_step"]
+__all__ = ["calibrated_run", "loglog_slope", "run_call_seconds", "section", "time_per_step"]
 
 LR, ALPHA, RHO = 0.01, 0.05, 0.1
 ALGORITHMS: dict[str, dlnsam.Algorithm] = {
@@ -41,6 +42,19 @@ def _problem(n: int, d: int) -> dlnsam.Problem:
     return dlnsam.Problem(X=problem.X * scale, y=problem.y * scale)
 
 
+def calibrated_run(
+    problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, seconds: float
+) -> tuple[Callable[[], dlnsam.RunResult], int]:
+    """A ``dlnsam.run`` call with enough steps to last about ``seconds``, and its steps."""
+
+    def run(steps: int) -> dlnsam.RunResult:
+        return dlnsam.run(problem, algorithm, lr=LR, steps=steps, alpha=ALPHA, record=[])
+
+    run(1)  # load the kernels before calibrating
+    steps = calibrate_steps(run, seconds, start=10)
+    return lambda: run(steps), steps
+
+
 def time_per_step(
     problem: dlnsam.Problem, algorithm: dlnsam.Algorithm, seconds: float, repeats: int
 ) -> tuple[float, int]:
@@ -48,14 +62,8 @@ def time_per_step(
 
     Returns the time per step and the number of steps per timed run.
     """
-
-    def run(steps: int) -> dlnsam.RunResult:
-        return dlnsam.run(problem, algorithm, lr=LR, steps=steps, alpha=ALPHA, record=[])
-
-    run(1)  # load the kernels before calibrating
-    steps = calibrate_steps(run, seconds, start=10)
-    timing = measure(lambda: run(steps), repeats=repeats)
-    return timing.seconds / steps, steps
+    run, steps = calibrated_run(problem, algorithm, seconds)
+    return measure(run, repeats=repeats).seconds / steps, steps
 
 
 def run_call_seconds(problem: dlnsam.Problem, repeats: int) -> float:
@@ -97,17 +105,27 @@ def section(settings: Settings) -> Section:
     shapes = sorted(
         set(settings.scaling_shapes) | {settings.ratio_shape}, key=lambda s: (s[0] * s[1], s)
     )
-    per_step: dict[tuple[int, int], dict[str, float]] = {}
+    problems = {shape: _problem(*shape) for shape in shapes}
+    runs: dict[tuple[int, int], dict[str, Callable[[], dlnsam.RunResult]]] = {}
+    steps: dict[tuple[int, int], dict[str, int]] = {}
+    for shape, problem in problems.items():
+        runs[shape], steps[shape] = {}, {}
+        for name, algorithm in ALGORITHMS.items():
+            runs[shape][name], steps[shape][name] = calibrated_run(
+                problem, algorithm, settings.scaling_seconds
+            )
+    # Every shape once per sweep, in repeats sweeps: a slow spell of the machine
+    # falls on a sweep of every shape, not on a few shapes, and so on the slope.
+    timed = measure_spread(runs, rounds=settings.repeats, blocks=settings.repeats)
+    per_step = {
+        shape: {name: timed[shape][name].seconds / steps[shape][name] for name in ALGORITHMS}
+        for shape in shapes
+    }
     reads: dict[tuple[int, int], float] = {}
     rows, floor_rows = [], []
     for n, d in shapes:
-        problem = _problem(n, d)
-        per_step[n, d] = {}
-        cells = []
-        for name, algorithm in ALGORITHMS.items():
-            t, _ = time_per_step(problem, algorithm, settings.scaling_seconds, settings.repeats)
-            per_step[n, d][name] = t
-            cells.append(fmt_seconds(t))
+        problem = problems[n, d]
+        cells = [fmt_seconds(per_step[n, d][name]) for name in ALGORITHMS]
         reads[n, d] = read = profile.read_time(problem.X, settings.repeats)
         part = training.parallel_chunks(n, d)
         floor_rows.append(
@@ -183,7 +201,10 @@ def section(settings: Settings) -> Section:
         f"1/sqrt(d); lr = {LR}, alpha = {ALPHA}, rho = {RHO}. Each figure: the steps per run "
         f"are calibrated so that one run takes about {settings.scaling_seconds:g} s, then the "
         f"median of {settings.repeats} runs after a warm-up run, divided by the steps (the fixed "
-        f"cost of a run() call is included, not subtracted). Numba threads: "
+        f"cost of a run() call is included, not subtracted). The runs are taken in "
+        f"{settings.repeats} sweeps over every shape and algorithm, so that a slow spell of the "
+        "machine falls on one run of each shape rather than on the few shapes measured during "
+        "it, and bends no slope. Numba threads: "
         f"{numba.get_num_threads()}."
     )
     notes = (

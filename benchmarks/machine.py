@@ -3,12 +3,14 @@ and how much of the machine other work took while they ran."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.metadata
 import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ __all__ = [
     "cpu_sample",
     "describe",
     "load_average",
+    "one_core",
     "other_load",
     "revision",
 ]
@@ -201,6 +204,42 @@ def other_load(start: CpuSample, end: CpuSample) -> OtherLoad:
     own = end.own - start.own
     other = max(0.0, (end.busy - start.busy - own) / span)
     return OtherLoad(seconds, other, max(0.0, (end.steal - start.steal) / span))
+
+
+def _set_affinity(cpus: set[int]) -> None:
+    """Restrict every thread of this process (and the threads they start) to ``cpus``."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:  # the thread has ended
+            pass
+
+
+@contextlib.contextmanager
+def one_core() -> Iterator[int | None]:
+    """Run the block with every thread of this process on one core; yields it (None: not pinned).
+
+    For the single-core comparisons (a serial dlnsam kernel against a
+    baseline): on a virtual machine one core can run a third slower than the
+    other for seconds at a time, and a baseline whose work runs on a thread
+    of its own (JAX's runtime) may sit on the other core meanwhile. Pinned,
+    both sides run on the same core, and their ratio stays fair through such
+    a spell. Linux only; elsewhere the block runs unpinned. The previous
+    affinity is restored on exit.
+
+    Not for multithreaded baselines: OpenBLAS threads pinned to one core
+    spin-wait on each other (SLSQP ran 300 times slower so).
+    """
+    if not hasattr(os, "sched_setaffinity") or not Path("/proc/self/task").is_dir():
+        yield None
+        return
+    allowed = os.sched_getaffinity(0)
+    core = min(allowed)
+    _set_affinity({core})
+    try:
+        yield core
+    finally:
+        _set_affinity(allowed)
 
 
 def describe() -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -13,6 +13,7 @@ __all__ = ["Timing", "calibrate_steps", "measure", "measure_interleaved", "measu
 
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,8 @@ def measure_interleaved(
 
 
 def measure_spread(
-    groups: Mapping[str, Mapping[str, Callable[[], T]]], *, rounds: int, blocks: int
-) -> dict[str, dict[str, Timing[T]]]:
+    groups: Mapping[K, Mapping[str, Callable[[], T]]], *, rounds: int, blocks: int
+) -> dict[K, dict[str, Timing[T]]]:
     """Time groups of calls side by side, each group's rounds spread over the whole run.
 
     Within a group the calls alternate as in :func:`measure_interleaved`. The
@@ -130,7 +131,7 @@ def measure_spread(
 
     Parameters
     ----------
-    groups : mapping of str to mapping of str to callable
+    groups : mapping of hashable to mapping of str to callable
         The work to time: groups of functions compared with each other.
     rounds : int
         Rounds per group after one warm-up call of every function, ≥ 1.
@@ -139,7 +140,7 @@ def measure_spread(
 
     Returns
     -------
-    dict of str to dict of str to Timing
+    dict of hashable to dict of str to Timing
         Per group, the median of each function's calls and its last result.
 
     Examples
@@ -157,7 +158,7 @@ def measure_spread(
     if not 1 <= blocks <= rounds:
         raise ValueError(f"blocks must be between 1 and rounds = {rounds}, got {blocks}")
     results = {g: {name: fn() for name, fn in fns.items()} for g, fns in groups.items()}
-    times: dict[str, dict[str, list[float]]] = {
+    times: dict[K, dict[str, list[float]]] = {
         g: {name: [] for name in fns} for g, fns in groups.items()
     }
     bounds = [rounds * b // blocks for b in range(blocks + 1)]

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -242,6 +243,31 @@ def test_other_load_sees_other_processes_and_not_our_own_children(tmp_path) -> N
     finished = machine.other_load(start, machine.cpu_sample())
     assert running.other is not None and running.other < 0.3, running
     assert finished.other is not None and finished.other < 0.3, finished
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_one_core_pins_every_thread_and_restores_them() -> None:
+    before = os.sched_getaffinity(0)
+    go, seen = threading.Event(), {}
+
+    def earlier() -> None:  # a thread started before the block, as JAX's pool
+        go.wait(10)
+        seen["earlier"] = os.sched_getaffinity(0)
+
+    def later() -> None:  # one started inside it
+        seen["later"] = os.sched_getaffinity(0)
+
+    waiting = threading.Thread(target=earlier)
+    waiting.start()
+    with machine.one_core() as core:
+        assert core in before and os.sched_getaffinity(0) == {core}
+        go.set()
+        waiting.join()
+        started = threading.Thread(target=later)
+        started.start()
+        started.join()
+    assert seen == {"earlier": {core}, "later": {core}}
+    assert os.sched_getaffinity(0) == before
 
 
 def test_other_load_is_unknown_without_proc_stat() -> None:
