@@ -24,10 +24,13 @@ ALGORITHMS: dict[str, dlnsam.Algorithm] = {
     "1-SAM": dlnsam.SAM(RHO, m=1),
 }
 #: A per-step slope in n·d is about 1 when it lies in this range, or, above
-#: it, when it is no steeper than the slope of one plain read of X: the memory
-#: hierarchy alone bends the read upwards (X leaves the caches), and no step
-#: that reads X can scale better than reading it.
+#: it, when it is no steeper than the slope of one plain read of X plus
+#: SLOPE_OVER_READ: the memory hierarchy alone bends the read upwards (X
+#: leaves the caches), and no step that reads X can scale better than reading
+#: it. The margin is the noise of two fitted slopes: over nine full runs the
+#: read's slope ranged over 1.10-1.21.
 SLOPE_GOAL = (0.85, 1.15)
+SLOPE_OVER_READ = 0.05
 RATIO_GOAL = 1.5
 #: Passes over X that a step of each algorithm cannot do without: the gradient
 #: reads X once; n-SAM's perturbed gradient needs the whole gradient first,
@@ -152,10 +155,10 @@ def section(settings: Settings) -> Section:
         all_slope = loglog_slope(sizes, [per_step[s][name] for s in shapes])
         large_slope = loglog_slope(large_sizes, [per_step[s][name] for s in large])
         lo, hi = SLOPE_GOAL
-        ceiling = hi if math.isnan(read_slope) else max(hi, read_slope)
+        ceiling = hi if math.isnan(read_slope) else max(hi, read_slope + SLOPE_OVER_READ)
         met = None if math.isnan(large_slope) else bool(lo <= large_slope <= ceiling)
         target = Target(f"{name} per-step slope in n*d (n*d >= {large_size:.0e})",
-                        f"~1 ({lo}-{hi}, or <= the read's)",
+                        f"~1 ({lo}-{hi}, or <= the read's + {SLOPE_OVER_READ})",
                         f"{large_slope:.2f} (one read of X: {read_slope:.2f})", met)  # fmt: skip
         targets.append(target)
         slope_rows.append((name, f"{all_slope:.2f}", f"{large_slope:.2f}", target.verdict))
@@ -224,7 +227,8 @@ def section(settings: Settings) -> Section:
         "step costs less than its reads of X, so where a step stays within a small factor of "
         "the floor at the largest shapes, a slope above 1 is the memory's, not the kernel's. "
         f"The slope target is therefore {SLOPE_GOAL[0]}-{SLOPE_GOAL[1]}, or, where the read "
-        "itself is steeper than that, no steeper than the read.",
+        f"itself is steep, at most {SLOPE_OVER_READ} above the read's slope (the noise of two "
+        "fitted slopes).",
         f"Fixed cost of one run() call at n={n}, d={d} (a 1-step GD run, minus one GD step): "
         f"{fmt_seconds(max(fixed - per_step[n, d]['GD'], 0.0))}, against "
         f"{fmt_seconds(per_step[n, d]['GD'])} per GD step; it is part of every figure above, "
