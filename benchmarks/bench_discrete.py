@@ -105,9 +105,9 @@ def measure_algorithm(
     name: str,
     settings: Settings,
     jax_baseline: ModuleType | None,
-    timed: Mapping[str, Timing[np.ndarray]] | None = None,
+    timed: Mapping[str, Timing[np.ndarray]],
 ) -> StepTimes:
-    """Time one algorithm in dlnsam, NumPy and (if given) JAX, and compare their final β.
+    """Time one algorithm's NumPy loop against dlnsam; with the JAX timings, compare final β.
 
     Parameters
     ----------
@@ -119,10 +119,9 @@ def measure_algorithm(
         Steps and repeats.
     jax_baseline : module or None
         :mod:`benchmarks.jax_baseline`, or None to skip JAX.
-    timed : mapping, optional
-        The timings of :func:`compiled_runs` already measured (by
-        :func:`section`, spread over the section); by default they are
-        measured here, in ``settings.step_repeats`` alternating rounds.
+    timed : mapping
+        The timings of :func:`compiled_runs`, measured by :func:`section`
+        (alternating rounds spread over the section).
 
     Returns
     -------
@@ -132,9 +131,6 @@ def measure_algorithm(
     X, y = problem.X, problem.y
     steps, repeats = settings.steps, settings.repeats
     kwargs = {"lr": LR, "alpha": ALPHA, "rho": RHO}
-    if timed is None:
-        compiled = compiled_runs(problem, name, steps, jax_baseline)
-        timed = measure_interleaved(compiled, repeats=settings.step_repeats)
     ours = timed["dlnsam"]
 
     np_steps = settings.numpy_one_sam_steps if name == "1-SAM" else settings.numpy_steps
