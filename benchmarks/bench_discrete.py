@@ -138,7 +138,7 @@ def measure_algorithm(
     # machine slows both sides of that ratio (not pinned: BLAS threads).
     paired = measure_interleaved(
         {
-            "dlnsam": compiled_runs(problem, name, steps, None)["dlnsam"],
+            "dlnsam": lambda: dlnsam_beta(problem, name, steps),
             "numpy": lambda: numpy_baseline.train(X, y, name, steps=np_steps, **kwargs),
         },
         repeats=repeats,

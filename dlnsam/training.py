@@ -240,7 +240,7 @@ def kernel_design(X: NDArray[np.float64], part: NDArray[np.float64] | None) -> N
     -------
     ndarray, shape (n, d) or (n, d')
         X, or a padded aligned copy with d' the next multiple of
-        ``COLUMN_BLOCK`` (d' = d when d is one).
+        ``COLUMN_BLOCK`` (d' = d when d already is one).
 
     Examples
     --------
