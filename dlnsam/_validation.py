@@ -14,16 +14,35 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 
-def as_float_array(value: ArrayLike, name: str, ndim: int) -> NDArray[np.float64]:
+def as_float_array(
+    value: ArrayLike, name: str, ndim: int, *, copy: bool = False
+) -> NDArray[np.float64]:
     """Return ``value`` as a C-contiguous float64 array of ``ndim`` dimensions.
 
-    Raises ``ValueError`` naming ``name`` if the value is not numeric, has the
-    wrong number of dimensions, is empty, or holds NaN or inf.
+    Raises ``ValueError`` naming ``name`` if the value is not real-valued
+    (complex, strings, dates or other non-numbers), has the wrong number of
+    dimensions, is empty, or holds NaN or inf. Booleans count as 0 and 1.
+    With ``copy`` the result never shares memory with ``value``, so the caller
+    may go on mutating its own array.
     """
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric array, got {type(value).__name__}") from exc
+    if raw.dtype.kind == "c":
+        # Casting would silently drop the imaginary part.
+        raise ValueError(f"{name} must be real, got a complex array ({raw.dtype})")
+    if raw.dtype.kind not in "biufO":
+        raise ValueError(f"{name} must be a numeric array, got an array of dtype {raw.dtype}")
+    if raw.dtype.kind == "O":
+        # Casting would turn None into NaN and fail on complex with a bare TypeError.
+        for item in raw.flat:
+            if not isinstance(item, (numbers.Real, np.bool_)):
+                raise ValueError(f"{name} must hold real numbers, got an entry {item!r}")
+    try:
+        arr = raw.astype(np.float64, copy=False)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must hold real numbers that fit a float64: {exc}") from exc
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got an array of shape {arr.shape}")
     if arr.size == 0:
@@ -31,7 +50,10 @@ def as_float_array(value: ArrayLike, name: str, ndim: int) -> NDArray[np.float64
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
-    return np.ascontiguousarray(arr)
+    out = np.ascontiguousarray(arr)
+    if copy and (out is value or not out.flags.owndata):
+        out = out.copy()
+    return out
 
 
 def positive_float(value: Any, name: str, *, allow_zero: bool = False) -> float:

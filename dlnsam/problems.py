@@ -12,7 +12,11 @@ the mean of the per-example losses ℓ_i(β) = ½ (x_iᵀβ − y_i)².
 from __future__ import annotations
 
 import csv
+import io
+import zipfile
+import zlib
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +42,9 @@ class Problem:
     Parameters
     ----------
     X : (n, d) array_like
-        Training design, finite floats.
+        Training design, finite real numbers (booleans count as 0 and 1).
     y : (n,) array_like
-        Training targets, finite floats.
+        Training targets, finite real numbers.
     X_test : (n_test, d) array_like, optional
         Test design, needed for :meth:`test_loss`.
     y_test : (n_test,) array_like, optional
@@ -51,11 +55,16 @@ class Problem:
     Raises
     ------
     ValueError
-        If a field has the wrong number of dimensions, mismatched lengths, or
-        a NaN or inf; the message names the field.
+        If a field is not real-valued (complex, strings, other objects), has
+        the wrong number of dimensions, mismatched lengths, or a NaN or inf;
+        the message names the field.
 
     Notes
     -----
+    The fields are float64 copies of the arrays given, made read-only: the
+    caller's arrays stay writeable, and editing them later leaves the problem
+    unchanged.
+
     Training and test losses use the same convention as the rest of dlnsam,
 
     .. math:: L(\\beta) = \\frac{1}{2n} \\lVert X\\beta - y \\rVert_2^2 .
@@ -78,8 +87,10 @@ class Problem:
     beta_star: NDArray[np.float64] | None = field(default=None)
 
     def __post_init__(self) -> None:
-        X = as_float_array(self.X, "X", 2)
-        y = as_float_array(self.y, "y", 1)
+        # Copies, so that freezing them below never touches the caller's arrays
+        # and the caller's later edits never reach the problem.
+        X = as_float_array(self.X, "X", 2, copy=True)
+        y = as_float_array(self.y, "y", 1, copy=True)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} entries but X has {X.shape[0]} rows")
         object.__setattr__(self, "X", X)
@@ -87,8 +98,8 @@ class Problem:
         if (self.X_test is None) != (self.y_test is None):
             raise ValueError("X_test and y_test must be given together")
         if self.X_test is not None:
-            X_test = as_float_array(self.X_test, "X_test", 2)
-            y_test = as_float_array(self.y_test, "y_test", 1)
+            X_test = as_float_array(self.X_test, "X_test", 2, copy=True)
+            y_test = as_float_array(self.y_test, "y_test", 1, copy=True)
             if X_test.shape[1] != X.shape[1]:
                 raise ValueError(f"X_test has {X_test.shape[1]} columns but X has {X.shape[1]}")
             if y_test.shape[0] != X_test.shape[0]:
@@ -98,7 +109,7 @@ class Problem:
             object.__setattr__(self, "X_test", X_test)
             object.__setattr__(self, "y_test", y_test)
         if self.beta_star is not None:
-            beta_star = as_float_array(self.beta_star, "beta_star", 1)
+            beta_star = as_float_array(self.beta_star, "beta_star", 1, copy=True)
             if beta_star.shape != (X.shape[1],):
                 raise ValueError(
                     f"beta_star must have shape ({X.shape[1]},), got {beta_star.shape}"
@@ -166,7 +177,9 @@ def gaussian_problem(
     noise : float, default 0.0
         Standard deviation σ of the Gaussian label noise on the training set.
     seed : int, default 0
-        Seed of the ``numpy.random.Generator`` that draws everything.
+        Seed of the ``numpy.random.Generator`` that draws everything; a
+        non-negative integer (``None`` is refused: the data must be
+        reproducible).
     correlation : float, default 0.0
         ρ_X in [0, 1): rows are N(0, Σ) with Toeplitz covariance
         Σ_ij = ρ_X^|i−j|. 0 gives the isotropic design N(0, I_d).
@@ -180,6 +193,12 @@ def gaussian_problem(
         same distribution, noiseless ``y_test = X_test β*`` (so the test loss
         is the excess risk ½ ‖β − β*‖²_Σ up to sampling error), and
         ``beta_star`` (d,).
+
+    Raises
+    ------
+    ValueError
+        If an argument has the wrong type (a float or bool where an integer is
+        due, ``None`` as ``seed``) or is out of range; the message names it.
 
     Notes
     -----
@@ -201,6 +220,7 @@ def gaussian_problem(
     if k > d:
         raise ValueError(f"k must be <= d = {d}, got {k}")
     n_test = nonnegative_int(n_test, "n_test")
+    seed = nonnegative_int(seed, "seed")
     noise = positive_float(noise, "noise", allow_zero=True)
     beta_scale = positive_float(beta_scale, "beta_scale")
     correlation = positive_float(correlation, "correlation", allow_zero=True)
@@ -226,51 +246,190 @@ def gaussian_problem(
     return Problem(X=X, y=y, X_test=X_test, y_test=X_test @ beta_star, beta_star=beta_star)
 
 
-def _read_csv(path: Path, target: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    with path.open(newline="") as fh:
-        rows = [row for row in csv.reader(fh) if row and any(c.strip() for c in row)]
-    if not rows:
-        raise ValueError(f"{path}: the CSV file has no rows")
-
-    def parse(row: list[str], line: int) -> list[float]:
-        try:
-            return [float(c) for c in row]
-        except ValueError as exc:
-            raise ValueError(f"{path}: line {line} has a non-numeric value: {row}") from exc
-
+def _is_number(cell: str) -> bool:
     try:
-        [float(c) for c in rows[0]]
-        start = 0
+        float(cell)
     except ValueError:
-        start = 1  # a header line
-    data = [parse(row, i + 1) for i, row in enumerate(rows) if i >= start]
-    widths = {len(r) for r in data}
-    if len(widths) != 1:
-        raise ValueError(f"{path}: rows have different numbers of columns {sorted(widths)}")
-    arr = np.asarray(data, dtype=np.float64)
-    if arr.shape[1] < 2:
+        return False
+    return True
+
+
+def _target_column(target: int | None, ncols: int, path: Path) -> int:
+    if target is None:
+        return ncols - 1
+    if not -ncols <= target < ncols:
+        raise ValueError(
+            f"target must be in [{-ncols}, {ncols - 1}], got {target}: {path} has {ncols} columns"
+        )
+    return target % ncols
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(f"{path}: the file is UTF-16 text; save the CSV file as UTF-8")
+    if b"\x00" in data:
+        raise ValueError(f"{path}: not a CSV text file (it holds NUL bytes, as binary files do)")
+    try:
+        # utf-8-sig drops a byte-order mark, which would otherwise glue itself
+        # to the first cell and make a numeric first row look like a header.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+            "save the CSV file as UTF-8"
+        ) from exc
+
+
+def _read_csv(path: Path, target: int | None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    rows: list[tuple[int, list[str]]] = []  # (line number in the file, stripped cells)
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((reader.line_num, [cell.strip() for cell in row]))
+    except csv.Error as exc:
+        raise ValueError(f"{path}: line {reader.line_num} is not valid CSV ({exc})") from exc
+    if not rows:
+        raise ValueError(f"{path}: the CSV file is empty (no rows)")
+
+    first_line, first = rows[0]
+    ncols = len(first)
+    # A header must have no numeric cell, so that a data row with a stray
+    # non-number is reported rather than silently dropped.
+    if any(_is_number(cell) for cell in first):
+        reference = f"line {first_line} (the first row)"
+    else:
+        reference = f"line {first_line} (the header)"
+        rows = rows[1:]
+        if not rows:
+            raise ValueError(f"{path}: the CSV file has a header line but no data rows")
+
+    values = np.empty((len(rows), ncols))
+    for r, (line, row) in enumerate(rows):
+        if len(row) != ncols:
+            raise ValueError(
+                f"{path}: line {line} has {len(row)} columns but {reference} has {ncols}; "
+                "every row needs the same number of comma-separated columns"
+            )
+        for c, cell in enumerate(row):
+            if not cell:
+                raise ValueError(f"{path}: line {line} has an empty value in column {c + 1}")
+            try:
+                values[r, c] = float(cell)
+            except ValueError:
+                hint = ""
+                if any(sep in cell for sep in ";\t "):
+                    hint = " (columns must be separated by commas)"
+                elif line == first_line:
+                    hint = " (a header line must have no numeric cell)"
+                raise ValueError(
+                    f"{path}: line {line} has a non-numeric value in column {c + 1}: {cell!r}{hint}"
+                ) from None
+    if ncols < 2:
         raise ValueError(f"{path}: need at least one feature column and one target column")
-    col = target % arr.shape[1]
-    return np.delete(arr, col, axis=1), arr[:, col]
+    col = _target_column(target, ncols, path)
+
+    finite = np.isfinite(values)
+    if not finite.all():
+        r, c = (int(i) for i in np.argwhere(~finite)[0])
+        in_y = c == col
+        count = int(np.count_nonzero(~finite[:, col]))
+        if not in_y:
+            count = int(np.count_nonzero(~finite)) - count
+        line, row = rows[r]
+        raise ValueError(
+            f"{path}: {'y' if in_y else 'X'} contains {count} non-finite value(s) (NaN or inf), "
+            f"the first on line {line} in column {c + 1}: {row[c]!r}"
+        )
+    return np.delete(values, col, axis=1), values[:, col]
 
 
-def load_problem(path: str | Path, *, target: int = -1) -> Problem:
+_NPZ_ARRAYS = ("X", "y", "X_test", "y_test", "beta_star")
+
+
+# Errors NumPy and zipfile raise on a damaged or foreign archive.
+_NPZ_ERRORS = (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error)
+
+
+def _read_npz(path: Path) -> Problem:
+    arrays: dict[str, NDArray[np.generic]] = {}
+    # Opened here rather than by np.load, which leaves the file open when the
+    # archive turns out to be damaged.
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+        if not magic:
+            raise ValueError(f"{path}: the file is empty")
+        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise ValueError(
+                f"{path}: not a .npz file (a .npz file is the zip archive numpy.savez writes)"
+            )
+        fh.seek(0)
+        try:
+            archive = np.load(fh, allow_pickle=False)
+        except _NPZ_ERRORS as exc:
+            raise ValueError(f"{path}: not a readable .npz file ({exc})") from exc
+        with archive:
+            keys = set(archive.files)
+            missing = {"X", "y"} - keys
+            if missing:
+                raise ValueError(
+                    f"{path}: the .npz file lacks array(s) {sorted(missing)}; "
+                    "save it with numpy.savez(path, X=X, y=y)"
+                )
+            unknown = keys - set(_NPZ_ARRAYS)
+            if unknown:
+                raise ValueError(f"{path}: unknown array(s) {sorted(unknown)} in the .npz file")
+            for key in sorted(keys):
+                try:
+                    value = archive[key]
+                except _NPZ_ERRORS as exc:
+                    raise ValueError(f"{path}: array {key!r} cannot be read ({exc})") from exc
+                if not isinstance(value, np.ndarray):
+                    raise ValueError(f"{path}: {key!r} in the archive is not a NumPy array")
+                arrays[key] = value
+    try:
+        return Problem(**arrays)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def load_problem(path: str | Path, *, target: int | None = None) -> Problem:
     """Load a user's regression data from a ``.npz`` or ``.csv`` file.
 
     Parameters
     ----------
     path : str or Path
         ``.npz``: arrays ``X`` (n, d) and ``y`` (n,), and optionally
-        ``X_test``, ``y_test`` and ``beta_star``. ``.csv``: one example per
-        row, comma separated, an optional header line; the column ``target``
-        is y and the others are X.
-    target : int, default -1
-        Index of the target column of a CSV file (the last by default).
+        ``X_test``, ``y_test`` and ``beta_star`` (as written by
+        ``numpy.savez``; object arrays are never unpickled). ``.csv``: UTF-8
+        text (a byte-order mark is allowed), one example per row, comma
+        separated, every row with the same number of columns; the column
+        ``target`` is y and the others are X.
+    target : int, optional
+        Index of the target column of a CSV file, in ``[-ncols, ncols - 1]``
+        (negative counts from the end); by default the last column. A
+        ``.npz`` file names its target array ``y``, so giving ``target`` with
+        one is an error.
 
     Returns
     -------
     Problem
         The validated problem.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, unreadable or malformed, or its data are
+        invalid; the message names the path and, for a CSV file, the line and
+        column at fault. Also if ``target`` is not an integer in range.
+
+    Notes
+    -----
+    The first non-blank line of a CSV file is a header if none of its cells is
+    a number, and is then skipped. Any other non-numeric, empty or non-finite
+    (NaN, inf) cell is an error, so no row is ever dropped silently. Blank
+    lines are ignored.
 
     Examples
     --------
@@ -281,21 +440,29 @@ def load_problem(path: str | Path, *, target: int = -1) -> Problem:
     >>> load_problem(f).n
     3
     """
+    if target is not None and (isinstance(target, bool) or not isinstance(target, Integral)):
+        raise ValueError(f"target must be an integer column index, got {target!r}")
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"path: no such file {str(path)!r}")
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path) as data:
-            keys = set(data.files)
-            missing = {"X", "y"} - keys
-            if missing:
-                raise ValueError(f"{path}: the .npz file lacks array(s) {sorted(missing)}")
-            unknown = keys - {"X", "y", "X_test", "y_test", "beta_star"}
-            if unknown:
-                raise ValueError(f"{path}: unknown array(s) {sorted(unknown)} in the .npz file")
-            return Problem(**{key: data[key] for key in keys})
-    if suffix == ".csv":
-        X, y = _read_csv(path, target)
+    try:
+        if not path.exists():
+            raise ValueError(f"{path}: no such file")
+        if path.is_dir():
+            raise ValueError(f"{path}: is a directory, not a data file")
+        if suffix not in (".npz", ".csv"):
+            raise ValueError(f"{path}: the file name must end in .npz or .csv")
+        if suffix == ".npz":
+            if target is not None:
+                raise ValueError(
+                    f"{path}: target applies to CSV files only (the target of a .npz "
+                    f"file is its array y), got target={target!r}"
+                )
+            return _read_npz(path)
+        X, y = _read_csv(path, None if target is None else int(target))
+    except OSError as exc:
+        # Missing permissions and the like: a user mistake, reported like the others.
+        raise ValueError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
         return Problem(X=X, y=y)
-    raise ValueError(f"path must end in .npz or .csv, got {str(path)!r}")
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dlnsam import Problem, gaussian_problem, load_problem
+from dlnsam.cli import main
 
 
 def test_losses_follow_the_half_mean_convention() -> None:
@@ -153,3 +154,119 @@ def test_load_rejects_bad_files(tmp_path) -> None:
     np.savez(extra, X=np.ones((2, 2)), y=np.ones(2), w=np.ones(2))
     with pytest.raises(ValueError, match="unknown array"):
         load_problem(extra)
+
+
+FIELDS = ("X", "y", "X_test", "y_test", "beta_star")
+
+
+def _fields() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "X": rng.standard_normal((4, 3)),
+        "y": rng.standard_normal(4),
+        "X_test": rng.standard_normal((5, 3)),
+        "y_test": rng.standard_normal(5),
+        "beta_star": rng.standard_normal(3),
+    }
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_problem_copies_the_callers_arrays(name: str) -> None:
+    fields = _fields()
+    mine = fields[name]
+    assert mine.dtype == np.float64 and mine.flags.c_contiguous  # the case that was shared
+    before = mine.copy()
+    p = Problem(**fields)
+    assert mine.flags.writeable, f"Problem froze the caller's {name}"
+    mine[...] = 7.0
+    np.testing.assert_array_equal(getattr(p, name), before)
+    assert not getattr(p, name).flags.writeable
+
+
+def test_problem_copies_views_of_the_callers_arrays() -> None:
+    base = np.arange(24.0).reshape(6, 4)
+    p = Problem(X=base[:3], y=base[3, :3])
+    base[...] = -1.0
+    assert base.flags.writeable and p.X[0, 0] == 0.0 and p.y[0] == 12.0
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_problem_rejects_complex_fields(name: str) -> None:
+    fields = _fields()
+    fields[name] = fields[name] + 1e-3j
+    with pytest.raises(ValueError, match=rf"^{name} must be real, got a complex array"):
+        Problem(**fields)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (np.array([[1.0, 2.0 + 0j], [3.0, 4.0]], dtype=complex), "X must be real"),
+        (np.array([[1.0, 2.0j], [3.0, 4.0]], dtype=object), r"X must hold real numbers.*2j"),
+        (np.array([[1.0, None], [3.0, 4.0]], dtype=object), r"X must hold real numbers.*None"),
+        (np.array([["1", "2"], ["3", "4"]]), r"X must be a numeric array.*dtype <U1"),
+        (np.array([[b"1", b"2"], [b"3", b"4"]]), r"X must be a numeric array.*dtype \|S1"),
+        (np.zeros((2, 2), dtype="datetime64[s]"), r"X must be a numeric array.*datetime64"),
+    ],
+    ids=["complex-zero-imag", "object-complex", "object-None", "str", "bytes", "datetime"],
+)
+def test_problem_rejects_non_real_designs(value: np.ndarray, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Problem(X=value, y=np.ones(2))
+
+
+def test_problem_reads_booleans_and_object_numbers_as_reals() -> None:
+    p = Problem(X=np.array([[True, False], [False, True]]), y=np.array([1, 2], dtype=object))
+    np.testing.assert_array_equal(p.X, np.eye(2))
+    assert p.X.dtype == np.float64 and p.y.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("seed", "match"),
+    [
+        (None, "seed must be an integer, got None"),
+        (-1, "seed must be >= 0, got -1"),
+        ("abc", "seed must be an integer, got 'abc'"),
+        (1.5, "seed must be an integer, got 1.5"),
+        (True, "seed must be an integer, got True"),
+        (np.int64(-3), "seed must be >= 0, got -3"),
+    ],
+    ids=["None", "negative", "str", "float", "bool", "numpy-negative"],
+)
+def test_gaussian_problem_requires_a_nonnegative_integer_seed(seed: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        gaussian_problem(20, 30, 3, seed=seed, n_test=0)  # type: ignore[arg-type]
+
+
+def test_gaussian_problem_takes_numpy_integer_seeds() -> None:
+    a = gaussian_problem(5, 6, 2, seed=7, n_test=0)
+    for seed in (np.int64(7), np.uint8(7)):
+        np.testing.assert_array_equal(gaussian_problem(5, 6, 2, seed=seed, n_test=0).X, a.X)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n": True}, "n must be an integer, got True"),
+        ({"d": 30.0}, "d must be an integer, got 30.0"),
+        ({"k": 2.5}, "k must be an integer, got 2.5"),
+        ({"n_test": False}, "n_test must be an integer, got False"),
+        ({"n_test": -1}, "n_test must be >= 0"),
+        ({"noise": float("nan")}, "noise must be finite"),
+        ({"noise": True}, "noise must be a real number"),
+        ({"correlation": float("nan")}, "correlation must be finite"),
+        ({"correlation": -0.5}, "correlation must be >= 0"),
+        ({"beta_scale": 0.0}, "beta_scale must be > 0"),
+    ],
+)
+def test_gaussian_problem_names_every_loose_argument(kwargs: dict, match: str) -> None:
+    args = {"n": 20, "d": 30, "k": 3} | kwargs
+    with pytest.raises(ValueError, match=match):
+        gaussian_problem(**args)
+
+
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_cli_refuses_a_negative_seed_in_one_line(command: str, capsys) -> None:
+    assert main([command, "--seed", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"dlnsam {command}: error: seed must be >= 0, got -1\n"
