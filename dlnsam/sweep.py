@@ -11,9 +11,13 @@ Results go to a JSON-lines file, one row per cell, written by the coordinating
 process with one ``write`` + ``flush`` + ``fsync`` per row: a killed sweep
 leaves at most a torn last line, which the next run truncates. Running the
 same configuration again resumes it: cells whose :func:`cell_id` already has a
-row are skipped. Rows carry all their parameters, so a file that several
-configurations wrote to stays unambiguous (each configuration only skips its
-own cells); read it with ``pandas.read_json(path, lines=True)``.
+row are skipped. Every row carries its parameters and their ``cell_id``, so
+the file itself records which cells it holds: a configuration whose grid no
+longer contains some of them refuses the file unless forced (``force=True``,
+``--force``), so that two grids never mix by accident. The file is locked
+while a sweep writes to it (see :func:`run_sweep` for what holds on NFS).
+Read it with ``pandas.read_json(path, lines=True)``, or without pandas with
+``[json.loads(line) for line in open(path)]``.
 
 Backends: ``"inprocess"`` (a plain loop), ``"processes"`` (the default, a
 ``concurrent.futures.ProcessPoolExecutor``) and ``"dask"`` (``dask.distributed``
@@ -62,6 +66,8 @@ output on makes new cells rather than skipping rows that lack the column.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import inspect
 import itertools
@@ -73,8 +79,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,15 +108,22 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     except ModuleNotFoundError:
         tomllib = None
 
+try:  # POSIX
+    import fcntl
+except ModuleNotFoundError:  # pragma: no cover - Windows
+    fcntl = None
+
 __all__ = [
     "BACKENDS",
     "CELL_KEYS",
+    "CONFIRM_ABOVE",
     "METRIC_KEYS",
     "AlgorithmGrid",
     "SweepConfig",
     "SweepResult",
     "cell_id",
     "expand",
+    "iter_cells",
     "load_config",
     "read_rows",
     "run_cell",
@@ -188,6 +202,14 @@ _FLOW_RECORDS_PER_DECADE = 25
 _FLOW_FIRST_RECORD = 1e-2
 # Seconds to wait for killed worker processes to exit.
 _JOIN_TIMEOUT = 10.0
+#: A grid of more cells than this runs only when confirmed (``confirm`` / ``--yes``).
+CONFIRM_ABOVE = 100_000
+# Cells handed to the backend ahead of the free workers, per worker: enough to
+# keep every worker busy, few enough that memory does not grow with the grid.
+_QUEUED_PER_WORKER = 2
+# Seconds between a worker's checks that its coordinator is still alive.
+_PARENT_POLL = 1.0
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 # --------------------------------------------------------------------------- values
@@ -443,15 +465,41 @@ class SweepConfig:
             scheduler=scheduler,
             **flags,
         )
-        seen: dict[str, int] = {}
-        for cell, table in _cells(config):
-            first = seen.setdefault(cell_id(cell), table)
-            if first != table:
-                raise ValueError(
-                    f"[[algorithm]] #{first} and #{table} give the same cell {cell!r}: "
-                    "each cell must appear once"
-                )
+        duplicate = _duplicate_cell(config)
+        if duplicate is not None:
+            first, second, cell = duplicate
+            raise ValueError(
+                f"[[algorithm]] #{first} and #{second} give the same cell {cell!r}: "
+                "each cell must appear once"
+            )
         return config
+
+
+def _duplicate_cell(config: SweepConfig) -> tuple[int, int, dict[str, Any]] | None:
+    """Two [[algorithm]] tables that share a cell, and that cell; None if they share none.
+
+    Decided from the axes, without expanding the grid: two tables share a cell
+    when they agree on name, mode and lr_decay and every option axis of one
+    has a value in common with the other's (a missing option is None).
+    """
+    problem = {key: values[0] for key, values in config.problem}
+    grids = config.algorithms
+    for i, a in enumerate(grids):
+        for j in range(i + 1, len(grids)):
+            b = grids[j]
+            if (a.name, a.mode, a.lr_decay) != (b.name, b.mode, b.lr_decay):
+                continue
+            axes_a, axes_b = dict(a.axes), dict(b.axes)
+            common: dict[str, Any] = {}
+            for key in ALGORITHM_KEYS:
+                values_b = axes_b.get(key, (None,))
+                shared = [value for value in axes_a.get(key, (None,)) if value in values_b]
+                if not shared:
+                    break
+                common[key] = shared[0]
+            else:
+                return i + 1, j + 1, _make_cell(config, problem, a, common)
+    return None
 
 
 def _algorithm_grid(table: Any, index: int) -> AlgorithmGrid:
@@ -493,8 +541,11 @@ def _algorithm_grid(table: Any, index: int) -> AlgorithmGrid:
             raise ValueError(f"{where} lr_decay must be a list of step indices, got {steps!r}")
         lr_decay = tuple(nonnegative_int(s, f"{where} lr_decay", minimum=1) for s in steps) or None
     grid = AlgorithmGrid(name=name, mode=mode, axes=axes, lr_decay=lr_decay)
-    # Build every algorithm once, so that a bad option fails now, not mid-sweep.
-    for options in grid.options():
+    # Build every algorithm once, so that a bad option fails now, not mid-sweep
+    # (only the algorithm's own options, not the run settings, need building).
+    option_axes = [(key, values) for key, values in axes if key in _ALGORITHM_OPTION_KEYS]
+    for values in itertools.product(*(values for _, values in option_axes)):
+        options = dict(zip((key for key, _ in option_axes), values, strict=True))
         try:
             algorithm_from_name(name, **{k: options.get(k) for k in _ALGORITHM_OPTION_KEYS})
         except ValueError as exc:
@@ -541,8 +592,8 @@ def load_config(path: str | Path) -> SweepConfig:
     Raises
     ------
     ValueError
-        If the file is missing, is not valid TOML, or fails validation
-        (see :meth:`SweepConfig.from_dict`).
+        If the file is missing, is a directory, cannot be read, is not valid
+        TOML, or fails validation (see :meth:`SweepConfig.from_dict`).
 
     Examples
     --------
@@ -575,6 +626,12 @@ def load_config(path: str | Path) -> SweepConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"config: no such file {str(path)!r}") from None
+    except IsADirectoryError:
+        raise ValueError(f"config: {str(path)!r} is a directory, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config: {str(path)!r} is not UTF-8 text (not a TOML file?)") from None
+    except OSError as exc:
+        raise ValueError(f"config: cannot read {str(path)!r}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: invalid TOML: {exc}") from None
     try:
@@ -586,27 +643,45 @@ def load_config(path: str | Path) -> SweepConfig:
 # --------------------------------------------------------------------------- cells
 
 
-def _cells(config: SweepConfig) -> Iterator[tuple[dict[str, Any], int]]:
-    """The cells with the (1-based) index of their [[algorithm]] table."""
-    keys = [key for key, _ in config.problem]
-    outputs = {
+def _make_cell(
+    config: SweepConfig, problem: Mapping[str, Any], grid: AlgorithmGrid, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    cell = {
+        **problem,
+        "algorithm": grid.name,
+        "mode": grid.mode,
+        **{key: options.get(key) for key in ALGORITHM_KEYS},
+        "lr_decay": None if grid.lr_decay is None else list(grid.lr_decay),
         "store_history": config.history,
         "store_beta": config.beta,
         "store_path_alpha": config.path_alpha,
     }
+    return {key: cell[key] for key in CELL_KEYS}
+
+
+def iter_cells(config: SweepConfig) -> Iterator[dict[str, Any]]:
+    """The cells of the grid one at a time, in the order of :func:`expand`.
+
+    Memory does not grow with the grid: use this rather than :func:`expand`
+    for large grids.
+
+    Examples
+    --------
+    >>> from dlnsam.sweep import SweepConfig, iter_cells
+    >>> cfg = SweepConfig.from_dict({
+    ...     "problem": {"n": 10, "d": 12, "k": 2, "alpha": 0.1, "seed": list(range(10**6))},
+    ...     "algorithm": [{"name": "gd", "lr": 0.05, "steps": 100}],
+    ... })
+    >>> cells = iter_cells(cfg)
+    >>> cfg.size, next(cells)["seed"], next(cells)["seed"]
+    (1000000, 0, 1)
+    """
+    keys = [key for key, _ in config.problem]
     for values in itertools.product(*(values for _, values in config.problem)):
         problem = dict(zip(keys, values, strict=True))
-        for table, grid in enumerate(config.algorithms, start=1):
+        for grid in config.algorithms:
             for options in grid.options():
-                cell = {
-                    **problem,
-                    "algorithm": grid.name,
-                    "mode": grid.mode,
-                    **{key: options.get(key) for key in ALGORITHM_KEYS},
-                    "lr_decay": None if grid.lr_decay is None else list(grid.lr_decay),
-                    **outputs,
-                }
-                yield {key: cell[key] for key in CELL_KEYS}, table
+                yield _make_cell(config, problem, grid, options)
 
 
 def expand(config: SweepConfig) -> list[dict[str, Any]]:
@@ -638,7 +713,7 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
     >>> [(c["seed"], c["rho"]) for c in expand(cfg)]
     [(0, 0.01), (0, 0.1), (1, 0.01), (1, 0.1)]
     """
-    return [cell for cell, _ in _cells(config)]
+    return list(iter_cells(config))
 
 
 def cell_id(cell: Mapping[str, Any]) -> str:
@@ -830,16 +905,48 @@ def _scan(path: Path) -> tuple[list[dict[str, Any]], int, int]:
             end = size
             if not line.strip():
                 continue
+            # Decoded here: json.loads would guess an encoding from the bytes
+            # and blame a codec (UTF-32) for what is binary data in the file.
+            if b"\0" in line:
+                raise ValueError(
+                    f"{path}: line {number} contains a NUL byte (binary data); "
+                    "is this a sweep results file?"
+                )
             try:
-                row = json.loads(line)
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(
+                    f"{path}: line {number} is not valid UTF-8 text; is this a sweep results file?"
+                ) from None
+            try:
+                row = json.loads(text)
             except ValueError as exc:
                 raise ValueError(
                     f"{path}: line {number} is not JSON ({exc}); is this a sweep results file?"
                 ) from None
             if not isinstance(row, dict):
                 raise ValueError(f"{path}: line {number} is not a JSON object")
+            _check_row_id(row, path, number)
             rows.append(row)
     return rows, end, size
+
+
+def _check_row_id(row: Mapping[str, Any], path: Path, number: int) -> None:
+    """A row must carry the :func:`cell_id` of its own parameters."""
+    given = row.get("cell_id")
+    if not isinstance(given, str) or not given:
+        raise ValueError(
+            f"{path}: line {number} has no cell_id (got {given!r}); is this a sweep results file?"
+        )
+    try:
+        expected = cell_id(row)
+    except ValueError:  # a parameter that JSON cannot hold, so not written by a sweep
+        expected = None
+    if given != expected:
+        raise ValueError(
+            f"{path}: line {number} has cell_id {given!r}, which is not the identifier of its "
+            f"parameters ({expected!r}): the line was edited or not written by a sweep"
+        )
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
@@ -847,18 +954,23 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
 
     A torn last line (no final newline: the writer was killed mid-write) is
     ignored; :func:`run_sweep` truncates it before resuming and reports it in
-    :attr:`SweepResult.n_torn`. Any other line that is not a JSON object is a
-    ``ValueError``.
+    :attr:`SweepResult.n_torn`. Any other line that is not a UTF-8 JSON
+    object whose ``cell_id`` is the :func:`cell_id` of its parameters is a
+    ``ValueError`` naming the file and the line. Blank lines are skipped.
+
+    Without pandas, the standard library reads a results file as
+    ``[json.loads(line) for line in open(path)]`` (one dict per row).
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> from dlnsam.sweep import read_rows
+    >>> import json, os, tempfile
+    >>> from dlnsam.sweep import cell_id, read_rows
     >>> path = os.path.join(tempfile.mkdtemp(), "rows.jsonl")
+    >>> row = {"n": 10, "cell_id": cell_id({"n": 10}), "train_loss": None}
     >>> with open(path, "w") as fh:
-    ...     _ = fh.write('{"cell_id": "a", "train_loss": null}\\n{"cell_id": "b", "tr')
-    >>> read_rows(path)
-    [{'cell_id': 'a', 'train_loss': None}]
+    ...     _ = fh.write(json.dumps(row) + '\\n{"n": 11, "cell_id": "b", "tr')
+    >>> read_rows(path) == [row]
+    True
     """
     return _scan(Path(path))[0]
 
@@ -923,47 +1035,88 @@ class _StopSignals:
             raise KeyboardInterrupt
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the coordinator alone decides to
     # stop, then kills the workers with SIGTERM, whose default action is wanted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _exit_with_parent(parent)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker process when its coordinator (process ``parent``) dies.
+
+    A coordinator killed with SIGKILL cannot stop its workers, which would
+    wait for work forever (and keep the resource tracker alive). On Linux the
+    kernel sends SIGKILL when the thread that started the worker ends; the
+    pool starts its workers from the thread that submits the cells, which
+    runs the whole sweep. Elsewhere (or if prctl fails) a daemon thread
+    notices the new parent within ``_PARENT_POLL`` seconds, though only when
+    the running cell lets go of the GIL.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # died before prctl: no signal will come
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_POLL)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="dlnsam-parent-watch", daemon=True).start()
 
 
 # --------------------------------------------------------------------------- backends
 
 
 def _inprocess_rows(
-    cells: list[dict[str, Any]], workers: int, scheduler: str | None
+    cells: Iterable[dict[str, Any]], n_cells: int, workers: int, scheduler: str | None
 ) -> Iterator[dict[str, Any]]:
     for cell in cells:
         yield run_cell(cell)
 
 
 def _process_rows(
-    cells: list[dict[str, Any]], workers: int, scheduler: str | None
+    cells: Iterable[dict[str, Any]], n_cells: int, workers: int, scheduler: str | None
 ) -> Iterator[dict[str, Any]]:
-    if not cells:
+    if not n_cells:
         return
+    workers = min(workers, n_cells)
     # "spawn": fresh interpreters, safe whatever threads the coordinator runs
     # (tqdm's monitor, Dask); each worker pays one import of dlnsam.
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(cells)),
+        max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_init,
+        initargs=(os.getpid(),),
     )
+    todo = iter(cells)
+    pending: set[Future[dict[str, Any]]] = set()
+
+    def submit(count: int) -> None:
+        for cell in itertools.islice(todo, count):
+            pending.add(pool.submit(run_cell, cell))
+
     finished = False
     try:
-        futures = [pool.submit(run_cell, cell) for cell in cells]
-        for future in as_completed(futures):
-            try:
-                row = future.result()
-            except BrokenProcessPool as exc:
-                raise RuntimeError(
-                    "a sweep worker process died (killed, out of memory or crashed); the rows "
-                    "written so far are kept: run the sweep again to resume"
-                ) from exc
-            yield row
+        # Cells are submitted as workers free up, never the whole grid at once.
+        submit(_QUEUED_PER_WORKER * workers)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    row = future.result()
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        "a sweep worker process died (killed, out of memory or crashed); the "
+                        "rows written so far are kept: run the sweep again to resume"
+                    ) from exc
+                submit(1)
+                yield row
         finished = True
     finally:
         if not finished:
@@ -1010,9 +1163,9 @@ def _import_distributed() -> Any:
 
 
 def _dask_rows(
-    cells: list[dict[str, Any]], workers: int, scheduler: str | None
+    cells: Iterable[dict[str, Any]], n_cells: int, workers: int, scheduler: str | None
 ) -> Iterator[dict[str, Any]]:
-    if not cells:
+    if not n_cells:
         return
     distributed = _import_distributed()
     with contextlib.ExitStack() as stack:
@@ -1021,7 +1174,7 @@ def _dask_rows(
         else:
             cluster = stack.enter_context(
                 distributed.LocalCluster(
-                    n_workers=min(workers, len(cells)),
+                    n_workers=min(workers, n_cells),
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=":0",  # never collide with another cluster's port
@@ -1029,18 +1182,32 @@ def _dask_rows(
                 )
             )
             client = stack.enter_context(distributed.Client(cluster))
-        futures = [client.submit(run_cell, cell, pure=False) for cell in cells]
+        todo = iter(cells)
+        # with_results: rows are fetched by Dask's event loop, so the main
+        # thread only ever waits here when a stop signal arrives.
+        queue = distributed.as_completed(with_results=True)
+        pending: set[Any] = set()
+
+        def submit(count: int) -> None:
+            for cell in itertools.islice(todo, count):
+                future = client.submit(run_cell, cell, pure=False)
+                pending.add(future)
+                queue.add(future)
+
+        # Cells are submitted as workers free up, never the whole grid at once.
+        n_workers = len(client.scheduler_info().get("workers", ())) or workers
         finished = False
         try:
-            # with_results: rows are fetched by Dask's event loop, so the main
-            # thread only ever waits here when a stop signal arrives.
-            for _, row in distributed.as_completed(futures, with_results=True):
+            submit(_QUEUED_PER_WORKER * max(n_workers, 1))
+            for future, row in queue:
+                pending.discard(future)
+                submit(1)
                 yield row
             finished = True
         finally:
             if not finished:
-                client.cancel(futures)
-            del futures
+                client.cancel(list(pending))
+            pending.clear()
 
 
 _BACKEND_ROWS = {"inprocess": _inprocess_rows, "processes": _process_rows, "dask": _dask_rows}
@@ -1142,6 +1309,175 @@ def _settings(
     return Path(output), backend, workers or os.cpu_count() or 1, scheduler
 
 
+def _check_output(path: Path) -> None:
+    """Refuse, before any work, a results path that cannot be created or appended to."""
+    if path.is_dir():
+        raise ValueError(f"output {str(path)!r} is a directory; give the path of a results file")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"output {str(path)!r}: {str(folder)!r} is a file, not a directory")
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        raise ValueError(f"output {str(path)!r}: {str(target)!r} is not writable")
+
+
+@contextlib.contextmanager
+def _locked_output(path: Path) -> Iterator[BinaryIO]:
+    """The results file opened for appending (created if missing) and locked.
+
+    The lock is ``flock(LOCK_EX | LOCK_NB)`` on the results file itself, held
+    until the file is closed (on any exit; the kernel drops it if the process
+    dies). A file locked by another sweep is a ``ValueError``; a file system
+    that refuses locks gives a ``RuntimeWarning`` and the sweep runs unlocked.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("ab")
+    except OSError as exc:
+        raise ValueError(f"output {str(path)!r} cannot be written: {exc.strerror or exc}") from None
+    with fh:
+        _lock(fh, path)
+        yield fh
+
+
+def _lock(fh: BinaryIO, path: Path) -> None:
+    unlocked = (
+        "so nothing stops another sweep from writing to the same file at the same time: "
+        "run one sweep per results file"
+    )
+    if fcntl is None:  # pragma: no cover - Windows
+        warnings.warn(f"cannot lock {path} on this platform, {unlocked}", RuntimeWarning, 3)
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise ValueError(
+                f"output {str(path)!r} is in use by another sweep (the file is locked): "
+                "wait for that sweep to end, or write to another file"
+            ) from None
+        # ENOLCK, EOPNOTSUPP, ENOSYS: a network or cluster file system without
+        # lock support. Refusing would make sweeps impossible there.
+        warnings.warn(
+            f"cannot lock {path} ({exc.strerror}): the file system does not support locks, "
+            + unlocked,
+            RuntimeWarning,
+            3,
+        )
+
+
+def _confirmed(confirm: bool | Callable[[int], bool], n_cells: int) -> bool:
+    return confirm if isinstance(confirm, bool) else bool(confirm(n_cells))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+class _CellPositions:
+    """The index in :func:`iter_cells` order of the cell that a row is the result of.
+
+    Computed from the axes (a mixed-radix number), without expanding or
+    hashing the grid. None for a row that is not a cell of the configuration:
+    values are compared as JSON text, so a match has the same :func:`cell_id`.
+    """
+
+    def __init__(self, config: SweepConfig) -> None:
+        def digits(
+            axes: Iterable[tuple[str, Sequence[Any]]],
+        ) -> list[tuple[str, dict[str, int], int]]:
+            return [(key, {_json(v): i for i, v in enumerate(vs)}, len(vs)) for key, vs in axes]
+
+        self._flags = {
+            "store_history": _json(config.history),
+            "store_beta": _json(config.beta),
+            "store_path_alpha": _json(config.path_alpha),
+        }
+        self._problem = digits(config.problem)
+        self._grids = []
+        offset = 0
+        for grid in config.algorithms:
+            lr_decay = None if grid.lr_decay is None else list(grid.lr_decay)
+            head = (_json(grid.name), _json(grid.mode), _json(lr_decay))
+            axes = dict(grid.axes)
+            options = digits((key, axes.get(key, (None,))) for key in ALGORITHM_KEYS)
+            self._grids.append((head, options, offset))
+            offset += grid.size
+        self._per_problem = offset
+
+    @staticmethod
+    def _number(
+        row: Mapping[str, Any], digits: list[tuple[str, dict[str, int], int]]
+    ) -> int | None:
+        out = 0
+        for key, index, size in digits:
+            i = index.get(_json(row[key]))
+            if i is None:
+                return None
+            out = out * size + i
+        return out
+
+    def __call__(self, row: Mapping[str, Any]) -> int | None:
+        if any(key not in row for key in CELL_KEYS):
+            return None
+        if any(_json(row[key]) != text for key, text in self._flags.items()):
+            return None
+        problem = self._number(row, self._problem)
+        if problem is None:
+            return None
+        head = (_json(row["algorithm"]), _json(row["mode"]), _json(row["lr_decay"]))
+        for grid_head, options, offset in self._grids:
+            if grid_head == head:
+                option = self._number(row, options)
+                if option is not None:
+                    return problem * self._per_problem + offset + option
+        return None
+
+
+def _config_values(config: SweepConfig) -> dict[str, set[str]]:
+    """Every value of each cell parameter in the grid, as canonical JSON text."""
+    values: dict[str, set[str]] = {key: set() for key in CELL_KEYS}
+
+    def add(key: str, items: Iterable[Any]) -> None:
+        values[key].update(json.dumps(item, sort_keys=True) for item in items)
+
+    for key, items in config.problem:
+        add(key, items)
+    for grid in config.algorithms:
+        add("algorithm", [grid.name])
+        add("mode", [grid.mode])
+        add("lr_decay", [None if grid.lr_decay is None else list(grid.lr_decay)])
+        axes = dict(grid.axes)
+        for key in ALGORITHM_KEYS:
+            add(key, axes.get(key, (None,)))
+    add("store_history", [config.history])
+    add("store_beta", [config.beta])
+    add("store_path_alpha", [config.path_alpha])
+    return values
+
+
+def _foreign_message(
+    path: Path, config: SweepConfig, foreign: list[Mapping[str, Any]], n_cells: int
+) -> str:
+    values = _config_values(config)
+    row = foreign[0]
+    for key in CELL_KEYS:
+        if json.dumps(row.get(key), sort_keys=True) not in values[key]:
+            example = f"a row has {key} = {json.dumps(row.get(key))}, which the configuration lacks"
+            break
+    else:
+        example = "a row combines values that no [[algorithm]] table of the configuration does"
+    return (
+        f"{path} holds {len(foreign)} row(s) that are not cells of this configuration of "
+        f"{n_cells} cells ({example}): the grid changed since they were written, or another "
+        "configuration wrote to the file. Resuming would leave them beside this "
+        "configuration's rows. Write to a new output file, or pass --force (force=True) "
+        "to keep them and add this configuration's cells to the file"
+    )
+
+
 def run_sweep(
     config: SweepConfig | str | Path,
     *,
@@ -1150,6 +1486,9 @@ def run_sweep(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    force: bool = False,
+    confirm: bool | Callable[[int], bool] = False,
+    label: str | None = None,
 ) -> SweepResult:
     """Run every cell of a sweep that is not yet in its results file.
 
@@ -1170,7 +1509,21 @@ def run_sweep(
         Address of a running Dask scheduler (``tcp://host:8786``); its
         workers must be able to import this version of dlnsam.
     progress : bool, default True
-        Show a progress bar (done / total, rate, ETA) on stderr.
+        Print the cell count, then show a progress bar (done / total, rate,
+        ETA), on stderr.
+    force : bool, default False
+        Resume into a results file that holds rows which are not cells of
+        this configuration (the grid changed, or another configuration wrote
+        to it): keep them and add this configuration's cells. Without it such
+        a file is a ``ValueError``.
+    confirm : bool or callable, default False
+        Whether a grid of more than :data:`CONFIRM_ABOVE` cells may run:
+        True runs it, False refuses it, and a callable is asked with the cell
+        count (e.g. a prompt) and runs it if it returns True. Smaller grids
+        always run.
+    label : str, optional
+        Name of the sweep on stderr (the progress bar); default the config
+        file's stem, else the results file's stem.
 
     Returns
     -------
@@ -1179,17 +1532,44 @@ def run_sweep(
     Raises
     ------
     ValueError
-        For an invalid configuration or setting, or a results file with a
-        line that is not JSON (other than a torn last line).
+        Before any cell runs: for an invalid configuration or setting; an
+        output that is a directory, lies under a file or cannot be written;
+        an output in use by another sweep; a grid above
+        :data:`CONFIRM_ABOVE` cells that was not confirmed; a results file
+        with a line that is not a UTF-8 JSON object with the ``cell_id`` of
+        its parameters (other than a torn last line), or with rows that are
+        not cells of the configuration (unless ``force``).
     ImportError
         For the ``dask`` backend without ``dask.distributed`` installed.
+
+    Warns
+    -----
+    RuntimeWarning
+        When the file system does not support locks: the sweep runs unlocked.
 
     Notes
     -----
     Resume: cells whose :func:`cell_id` already has a row in ``output`` are
-    skipped; a torn last line is truncated first. A different configuration
-    may write to the same file: rows carry their parameters and identifiers,
-    so nothing mixes up, and each configuration skips only its own cells.
+    skipped; a torn last line is truncated first. A row is the cell of this
+    configuration that has its parameters, so a grid that grew (more seeds)
+    resumes, and a grid that changed refuses the file (see ``force``). Cells
+    are generated and submitted lazily: memory does not grow with the grid
+    (only with the rows in the file).
+
+    One sweep per file: the results file is locked with ``flock(2)`` for the
+    whole call, and a second sweep on the same file refuses to start. On a
+    local file system this holds between any two processes. On NFS, Linux
+    (2.6.12 and later) turns ``flock`` into a whole-file POSIX lock that the
+    server arbitrates, so it holds between machines only if the server
+    supports locking and the share is not mounted with ``nolock`` or
+    ``local_lock``; with those, a lock taken on one machine is not seen on
+    another. Where the file system refuses locks (ENOLCK, EOPNOTSUPP,
+    ENOSYS, e.g. Lustre mounted without ``flock``) the sweep warns and runs
+    unlocked.
+
+    Workers: worker processes of the ``processes`` backend exit when the
+    coordinator dies, even by SIGKILL (at once on Linux, else within a
+    second once their cell lets go of the GIL).
 
     Interruption: Ctrl-C (SIGINT) or SIGTERM stops the sweep promptly — the
     queue is cancelled, running cells are killed and the Dask cluster closed —
@@ -1217,74 +1597,96 @@ def run_sweep(
     2
     """
     start = time.perf_counter()
+    if not isinstance(confirm, bool) and not callable(confirm):
+        raise ValueError(
+            f"confirm must be True, False or a function of the cell count, got {confirm!r}"
+        )
     if not isinstance(config, SweepConfig):
+        if label is None:
+            label = Path(config).stem
         config = load_config(config)
     path, backend, workers, scheduler = _settings(config, output, backend, workers, scheduler)
+    if label is None:
+        label = path.stem
     if backend == "dask":
         _import_distributed()  # fail before touching the results file
-    cells = expand(config)
-    ids = [cell_id(cell) for cell in cells]
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existing: list[dict[str, Any]] = []
-    n_torn = 0
-    if path.exists():
-        existing, end, size = _scan(path)
-        if end < size:
-            with path.open("r+b") as fh:
-                fh.truncate(end)
-                os.fsync(fh.fileno())
-            n_torn = 1
-    done = {row.get("cell_id") for row in existing}
-    todo = [cell for cell, i in zip(cells, ids, strict=True) if i not in done]
-    n_skipped = len(cells) - len(todo)
-
+    _check_output(path)
+    n_cells = config.size
+    if n_cells > CONFIRM_ABOVE and not _confirmed(confirm, n_cells):
+        raise ValueError(
+            f"the grid has {n_cells:,} cells, more than {CONFIRM_ABOVE:,}: pass --yes "
+            "(confirm=True) to run them all, or make the grid smaller"
+        )
     new_rows: list[dict[str, Any]] = []
     interrupted = False
-    with _StopSignals() as stop:
-        try:
-            with (
-                path.open("ab") as fh,
-                tqdm(
-                    total=len(cells),
-                    initial=n_skipped,
-                    disable=not progress,
-                    file=sys.stderr,
-                    unit="cell",
-                    desc="sweep",
-                    dynamic_ncols=True,
-                ) as bar,
-                contextlib.closing(_BACKEND_ROWS[backend](todo, workers, scheduler)) as rows,
-            ):
-                n_failed = 0
-                for row in rows:
-                    if row.get("status") == Status.INTERRUPTED.value:
-                        # The run saw the Ctrl-C itself: a partial result, not a row.
-                        raise KeyboardInterrupt
-                    with stop.writing():
-                        _write_row(fh, row)
-                        new_rows.append(row)
-                        n_failed += row.get("status") in _FAILED
-                        bar.update(1)
-                        if n_failed:
-                            bar.set_postfix(failed=n_failed, refresh=False)
-        except KeyboardInterrupt:
-            interrupted = True
+    with _locked_output(path) as fh:
+        if progress:
+            print(f"{label}: {n_cells:,} cells, results in {path}", file=sys.stderr, flush=True)
+        existing, end, size = _scan(path)
+        n_torn = 0
+        if end < size:
+            fh.truncate(end)
+            os.fsync(fh.fileno())
+            n_torn = 1
+        position = _CellPositions(config)
+        done = {position(row) for row in existing}
+        foreign = [row for row in existing if position(row) is None]
+        if foreign and not force:
+            raise ValueError(_foreign_message(path, config, foreign, n_cells))
+        done.discard(None)
+        n_skipped = len(done)
+        todo = (cell for i, cell in enumerate(iter_cells(config)) if i not in done)
+
+        with _StopSignals() as stop:
+            try:
+                with (
+                    tqdm(
+                        total=n_cells,
+                        initial=n_skipped,
+                        disable=not progress,
+                        file=sys.stderr,
+                        unit="cell",
+                        desc=label,
+                        dynamic_ncols=True,
+                    ) as bar,
+                    contextlib.closing(
+                        _BACKEND_ROWS[backend](todo, n_cells - n_skipped, workers, scheduler)
+                    ) as rows,
+                ):
+                    n_failed = 0
+                    for row in rows:
+                        if row.get("status") == Status.INTERRUPTED.value:
+                            # The run saw the Ctrl-C itself: a partial result, not a row.
+                            raise KeyboardInterrupt
+                        with stop.writing():
+                            _write_row(fh, row)
+                            new_rows.append(row)
+                            n_failed += row.get("status") in _FAILED
+                            bar.update(1)
+                            if n_failed:
+                                bar.set_postfix(failed=n_failed, refresh=False)
+            except KeyboardInterrupt:
+                interrupted = True
 
     # The table: this configuration's cells in cell order, then the others.
-    first: dict[Any, dict[str, Any]] = {}
+    ours: dict[int, dict[str, Any]] = {}
+    others: dict[Any, dict[str, Any]] = {}
     for row in [*existing, *new_rows]:
-        first.setdefault(row.get("cell_id"), row)
-    ours = set(ids)
-    table = [first[i] for i in ids if i in first]
-    table += [row for key, row in first.items() if key not in ours]
+        i = position(row)
+        if i is None:
+            others.setdefault(row.get("cell_id"), row)
+        else:
+            ours.setdefault(i, row)
+    table = [ours[i] for i in sorted(ours)]
+    n_failed = sum(row.get("status") in _FAILED for row in table)
+    table += others.values()
     return SweepResult(
         path=path,
         rows=table,
-        n_cells=len(cells),
+        n_cells=n_cells,
         n_skipped=n_skipped,
         n_run=len(new_rows),
-        n_failed=sum(first[i].get("status") in _FAILED for i in ids if i in first),
+        n_failed=n_failed,
         interrupted=interrupted,
         seconds=time.perf_counter() - start,
         n_torn=n_torn,

@@ -36,7 +36,7 @@ def config(quick: bool, results: Path) -> SweepConfig:
 
 
 def run(quick: bool, results: Path) -> dict[str, Figure]:
-    rows = run_sweep(config(quick, results)).rows
+    rows = run_sweep(config(quick, results), label="generalization").rows
     return {
         "a_generalization_vs_rho": plots.generalization_vs_rho(rows),
         "d_recovery_vs_rho": plots.recovery_vs_rho(rows),

@@ -33,7 +33,7 @@ def config(quick: bool, results: Path) -> SweepConfig:
 
 
 def run(quick: bool, results: Path) -> dict[str, Figure]:
-    rows = run_sweep(config(quick, results)).rows
+    rows = run_sweep(config(quick, results), label="implicit_bias").rows
     problem = gaussian_problem(PROBLEM["n"], PROBLEM["d"], PROBLEM["k"], seed=PROBLEM["seed"])
     alphas = np.geomspace(1e-4, 10.0, 40 if quick else 120)
     path = hypentropy.path(problem.X, problem.y, alphas)

@@ -30,4 +30,5 @@ def config(quick: bool, results: Path) -> SweepConfig:
 
 
 def run(quick: bool, results: Path) -> dict[str, Figure]:
-    return {"b_loss_curves": plots.loss_curves(run_sweep(config(quick, results)).rows)}
+    rows = run_sweep(config(quick, results), label="loss_curves").rows
+    return {"b_loss_curves": plots.loss_curves(rows)}

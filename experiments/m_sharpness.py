@@ -34,4 +34,5 @@ def config(quick: bool, results: Path) -> SweepConfig:
 
 
 def run(quick: bool, results: Path) -> dict[str, Figure]:
-    return {"f_m_sharpness": plots.m_sharpness(run_sweep(config(quick, results)).rows)}
+    rows = run_sweep(config(quick, results), label="m_sharpness").rows
+    return {"f_m_sharpness": plots.m_sharpness(rows)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import signal
@@ -488,12 +489,12 @@ def test_resume_skips_finished_cells_and_recomputes_a_torn_line(tmp_path, monkey
     assert (again.n_run, again.n_skipped, calls) == (0, 12, [])
 
 
-def test_rows_of_another_config_are_kept_and_not_skipped(tmp_path: Path) -> None:
+def test_rows_of_another_config_are_kept_and_not_skipped_when_forced(tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
     other = config(algorithm=[{"name": "gd", "lr": 0.2, "steps": 50}])
     run_sweep(SweepConfig.from_dict(other), output=out, backend="inprocess", progress=False)
     res = run_sweep(
-        SweepConfig.from_dict(config()), output=out, backend="inprocess", progress=False
+        SweepConfig.from_dict(config()), output=out, backend="inprocess", progress=False, force=True
     )
     assert (res.n_cells, res.n_run, res.n_skipped) == (12, 12, 0)
     assert len(res.rows) == 14 and [row["lr"] for row in res.rows[12:]] == [0.2, 0.2]
@@ -501,7 +502,8 @@ def test_rows_of_another_config_are_kept_and_not_skipped(tmp_path: Path) -> None
 
 def test_a_corrupt_line_is_an_error_not_data_loss(tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
-    out.write_text('{"cell_id": "a"}\nnot json\n{"cell_id": "b"}\n')
+    row = json.dumps({"n": 1, "cell_id": cell_id({"n": 1})})
+    out.write_text(f"{row}\nnot json\n{row}\n")
     with pytest.raises(ValueError, match="line 2 is not JSON"):
         run_sweep(SweepConfig.from_dict(config()), output=out, backend="inprocess", progress=False)
     assert out.read_text().count("\n") == 3
@@ -705,3 +707,353 @@ def test_cli_runs_a_sweep_and_prints_a_summary(tmp_path: Path, capsys) -> None:
     path.write_text(path.read_text().replace("lr = 0.1\nsteps = 100\n", "lrr = 0.1\n", 1))
     assert main(["sweep", str(path)]) == 2
     assert "unknown key 'lrr' in [[algorithm]] #1 (name = '1-sam')" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# The results file: one sweep at a time, checked before any cell runs
+
+TINY = {
+    "problem": {**PROBLEM, "seed": [0, 1]},
+    "algorithm": [{"name": "n-sam", "rho": 0.1, "lr": 0.1, "steps": 20}],
+}
+TINY_TOML = """\
+[problem]
+n = 10
+d = 12
+k = 2
+alpha = 0.1
+n_test = 50
+seed = [0, 1]
+
+[[algorithm]]
+name = "n-sam"
+rho = 0.1
+lr = 0.1
+steps = 20
+"""
+
+
+def no_cell_may_run(monkeypatch) -> None:
+    def refuse(cell):
+        raise AssertionError("a cell ran")
+
+    monkeypatch.setattr(sweep, "run_cell", refuse)
+
+
+def cli_error(capsys, argv: list[str]) -> str:
+    """Run the CLI, expecting exit 2 with one line on stderr; return that line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlnsam sweep: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_a_second_sweep_on_a_file_in_use_refuses_before_running(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    import fcntl
+
+    out = tmp_path / "r.jsonl"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY_TOML)
+    cfg = SweepConfig.from_dict(TINY)
+    with out.open("ab") as held:  # another sweep holds the file
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        no_cell_may_run(monkeypatch)
+        with pytest.raises(ValueError, match=f"output '{out}' is in use by another sweep"):
+            run_sweep(cfg, output=out, backend="inprocess", progress=False)
+        err = cli_error(
+            capsys, ["sweep", str(toml), "--output", str(out), "--backend", "inprocess"]
+        )
+        assert f"'{out}' is in use by another sweep" in err
+        assert out.read_bytes() == b""
+    monkeypatch.undo()
+    # Released by the refused calls, and by a finished one.
+    assert run_sweep(cfg, output=out, backend="inprocess", progress=False).n_run == 2
+    assert run_sweep(cfg, output=out, backend="inprocess", progress=False).n_skipped == 2
+
+
+def test_a_file_system_without_locks_gives_a_warning(tmp_path, monkeypatch) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = tmp_path / "r.jsonl"
+    with pytest.warns(RuntimeWarning, match="does not support locks"):
+        res = run_sweep(
+            SweepConfig.from_dict(TINY), output=out, backend="inprocess", progress=False
+        )
+    assert res.n_run == 2
+
+
+@pytest.mark.parametrize("case", ["directory", "under a file", "under /proc", "read-only"])
+def test_cli_checks_the_output_before_running(tmp_path, monkeypatch, capsys, case) -> None:
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY_TOML)
+    if case == "directory":
+        out, expected = tmp_path, "is a directory"
+    elif case == "under a file":
+        out, expected = toml / "sub" / "r.jsonl", f"'{toml}' is a file, not a directory"
+    elif case == "under /proc":
+        if not os.path.isdir("/proc/self"):
+            pytest.skip("no /proc file system")
+        out, expected = Path("/proc/dlnsam-sweep-test/r.jsonl"), "cannot be written"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root may write into a read-only folder; see the /proc case")
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o500)
+        out, expected = folder / "r.jsonl", "is not writable"
+    no_cell_may_run(monkeypatch)
+    err = cli_error(capsys, ["sweep", str(toml), "--output", str(out), "--backend", "inprocess"])
+    assert expected in err
+
+
+def test_cli_refuses_a_config_that_is_a_directory(tmp_path, capsys) -> None:
+    err = cli_error(capsys, ["sweep", str(tmp_path), "--output", str(tmp_path / "r.jsonl")])
+    assert f"'{tmp_path}' is a directory, not a TOML file" in err
+
+
+def written_tiny(tmp_path: Path) -> tuple[Path, list[str]]:
+    out = tmp_path / "r.jsonl"
+    run_sweep(SweepConfig.from_dict(TINY), output=out, backend="inprocess", progress=False)
+    return out, out.read_text().splitlines(keepends=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda row: row.pop("cell_id"), r"line 2 has no cell_id \(got None\)"),
+        (lambda row: row.update(cell_id=12), r"line 2 has no cell_id \(got 12\)"),
+        (lambda row: row.update(rho=0.3), r"line 2 has cell_id '\w+', which is not the identif"),
+        (lambda row: row.update(cell_id="0123456789abcdef"), r"line 2 has cell_id '0123456789"),
+    ],
+    ids=["missing", "not a string", "edited parameters", "forged"],
+)
+def test_rows_without_their_own_cell_id_are_refused(tmp_path, monkeypatch, change, match) -> None:
+    out, lines = written_tiny(tmp_path)
+    row = json.loads(lines[1])
+    change(row)
+    lines[1] = json.dumps(row) + "\n"
+    out.write_text("".join(lines))
+    no_cell_may_run(monkeypatch)
+    with pytest.raises(ValueError, match=match):
+        run_sweep(SweepConfig.from_dict(TINY), output=out, backend="inprocess", progress=False)
+    with pytest.raises(ValueError, match=match):
+        read_rows(out)
+    assert out.read_text() == "".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b'{"cell_id": "a\x00"}\n', "line 2 contains a NUL byte"),
+        (b'{"cell_id": "\xff\xfe"}\n', "line 2 is not valid UTF-8 text"),
+    ],
+    ids=["NUL", "not UTF-8"],
+)
+def test_binary_lines_name_the_cause(tmp_path, data, match) -> None:
+    out, lines = written_tiny(tmp_path)
+    out.write_bytes(lines[0].encode() + data)
+    with pytest.raises(ValueError, match=match) as exc:
+        run_sweep(SweepConfig.from_dict(TINY), output=out, backend="inprocess", progress=False)
+    assert "codec" not in str(exc.value)
+
+
+def test_a_changed_grid_refuses_the_file_unless_forced(tmp_path, monkeypatch, capsys) -> None:
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY_TOML)
+    out = tmp_path / "r.jsonl"
+    assert main(["sweep", str(toml), "--output", str(out), "--no-progress"]) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    # The same grid with other run settings is the same sweep.
+    assert main(["sweep", str(toml), "--output", str(out), "--backend", "inprocess"]) == 0
+    assert ": 0 run in" in capsys.readouterr().out
+
+    toml.write_text(TINY_TOML.replace("rho = 0.1", "rho = 0.2"))
+    calls = []
+    monkeypatch.setattr(sweep, "run_cell", lambda cell: calls.append(cell) or run_cell(cell))
+    argv = ["sweep", str(toml), "--output", str(out), "--backend", "inprocess", "--no-progress"]
+    err = cli_error(capsys, argv)
+    assert "holds 2 row(s) that are not cells of this configuration" in err
+    assert "rho = 0.1" in err and "--force" in err
+    assert out.read_bytes() == before and calls == []
+
+    assert main([*argv, "--force"]) == 0
+    rows = read_rows(out)
+    assert [row["rho"] for row in rows] == [0.1, 0.1, 0.2, 0.2] and len(calls) == 2
+
+
+# ---------------------------------------------------------------------------
+# Large grids
+
+
+def big_grid(n_seeds: int, n_rhos: int) -> dict:
+    return {
+        "problem": {**PROBLEM, "seed": list(range(n_seeds))},
+        "algorithm": [
+            {"name": "n-sam", "rho": [0.01 * (i + 1) for i in range(n_rhos)], "lr": 0.1,
+             "steps": 20},
+            {"name": "n-sam", "rho": 0.2, "lr": 0.1, "steps": 30},
+        ],
+    }  # fmt: skip
+
+
+def test_a_large_grid_is_built_lazily() -> None:
+    start = time.perf_counter()
+    cfg = SweepConfig.from_dict(big_grid(10_000, 99))
+    first = next(sweep.iter_cells(cfg))
+    assert time.perf_counter() - start < 2.0
+    assert cfg.size == 1_000_000 and (first["seed"], first["rho"]) == (0, 0.01)
+    # Duplicates across tables are still found without expanding the grid.
+    dup = big_grid(10_000, 99)
+    dup["algorithm"][1]["steps"] = 20
+    with pytest.raises(ValueError, match=r"#1 and #2 give the same cell .*'rho': 0.2"):
+        SweepConfig.from_dict(dup)
+
+
+def test_cells_are_placed_in_the_grid_without_expanding_it() -> None:
+    for data in (config(), big_grid(3, 4)):
+        cfg = SweepConfig.from_dict(data)
+        position = sweep._CellPositions(cfg)
+        cells = expand(cfg)
+        assert [position(cell) for cell in cells] == list(range(cfg.size))
+        assert position({**cells[-1], "cell_id": "x", "status": "ok"}) == cfg.size - 1
+        for key, value in [("rho", 0.123), ("seed", 7), ("lr_decay", [5]), ("store_beta", 1)]:
+            assert position({**cells[-1], key: value}) is None
+        assert position({k: v for k, v in cells[0].items() if k != "t_max"}) is None
+
+
+def test_a_large_grid_needs_confirmation(tmp_path, monkeypatch, capsys) -> None:
+    toml = tmp_path / "big.toml"
+    toml.write_text(TINY_TOML.replace("seed = [0, 1]", f"seed = {list(range(1001))}").replace(
+        "rho = 0.1", f"rho = {[0.01 * (i + 1) for i in range(100)]}"
+    ))  # fmt: skip
+    out = tmp_path / "r.jsonl"
+    no_cell_may_run(monkeypatch)
+    start = time.perf_counter()
+    err = cli_error(capsys, ["sweep", str(toml), "--output", str(out), "--backend", "inprocess"])
+    assert time.perf_counter() - start < 5
+    assert "the grid has 100,100 cells, more than 100,000: pass --yes" in err
+    asked = []
+    with pytest.raises(ValueError, match="100,100 cells"):
+        run_sweep(
+            toml,
+            output=out,
+            backend="inprocess",
+            progress=False,
+            confirm=lambda n: asked.append(n) or False,
+        )
+    assert asked == [100_100] and not out.exists()
+
+
+def test_a_large_grid_asks_at_a_terminal(tmp_path, monkeypatch, capsys) -> None:
+    toml = tmp_path / "big.toml"
+    toml.write_text(TINY_TOML.replace("seed = [0, 1]", f"seed = {list(range(100_001))}"))
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    no_cell_may_run(monkeypatch)
+    argv = ["sweep", str(toml), "--output", str(tmp_path / "r.jsonl"), "--backend", "inprocess"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlnsam sweep: run all 100,001 cells? [y/N] dlnsam sweep: error: ")
+
+
+def test_a_sweep_prints_its_cell_count_and_name(tmp_path, capsys) -> None:
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY_TOML)
+    run_sweep(toml, output=tmp_path / "r.jsonl", backend="inprocess")
+    err = capsys.readouterr().err
+    assert err.startswith(f"tiny: 2 cells, results in {tmp_path / 'r.jsonl'}\n")
+    assert "tiny: 100%" in err and "sweep:" not in err
+    run_sweep(SweepConfig.from_dict(TINY), output=tmp_path / "r.jsonl", label="my experiment")
+    assert "my experiment: 2 cells" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["generalization", "loss_curves", "implicit_bias", "m_sharpness"])
+def test_experiments_name_their_progress_bars(name: str, tmp_path, monkeypatch) -> None:
+    from dlnsam.cli import _load_experiment
+
+    # The scripts beside the dlnsam package under test.
+    folder = Path(dlnsam.__file__).resolve().parents[1] / "experiments"
+    module = _load_experiment(folder / f"{name}.py")
+    labels = []
+
+    def record(config, **options):
+        labels.append(options.get("label"))
+        raise StopIteration  # the label is all this test needs
+
+    monkeypatch.setattr(module, "run_sweep", record)
+    with pytest.raises(StopIteration):
+        module.run(True, tmp_path)
+    assert labels == [name]
+
+
+# ---------------------------------------------------------------------------
+# A killed coordinator
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live (non-zombie) child processes of `pid` and their command lines."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        state, ppid = text[text.rindex(")") + 2 :].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            out[int(stat.parent.name)] = command
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs the /proc file system")
+def test_workers_and_resource_tracker_exit_when_the_coordinator_is_killed(tmp_path) -> None:
+    toml = tmp_path / "slow.toml"
+    toml.write_text(SLOW_TOML.replace("steps = 250000", "steps = 100000000"))
+    command = [
+        sys.executable, "-m", "dlnsam.cli", "sweep", str(toml), "--output",
+        str(tmp_path / "r.jsonl"), "--backend", "processes", "--workers", "2", "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, start_new_session=True)
+    children: dict[int, str] = {}
+    try:
+        started = time.perf_counter()
+        while sum("spawn_main" in c for c in children.values()) < 2:
+            assert proc.poll() is None and time.perf_counter() - started < 30
+            time.sleep(0.05)
+            children = _children(proc.pid)
+        assert any("resource_tracker" in c for c in children.values()), children
+        time.sleep(0.5)  # the workers are past their start
+        proc.kill()
+        proc.wait()
+        killed = time.perf_counter()
+        while any(_alive(pid) for pid in children) and time.perf_counter() - killed < 5:
+            time.sleep(0.05)
+        left = {pid: children[pid] for pid in children if _alive(pid)}
+        assert not left, f"still running 5 s after the coordinator was killed: {left}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
