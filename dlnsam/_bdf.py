@@ -20,12 +20,12 @@ only the 2d × 2d block is factored (LU with partial pivoting), and a solve is
 x_θ = (I − c J_θθ)⁻¹ b_θ, x_q = b_q + c J_qθ x_θ. The Jacobian columns of θ
 are forward differences of :func:`dlnsam._flow_kernel.flow_rhs` computed
 exactly as SciPy's dense ``num_jac`` does (threshold atol): step
-h_j = factor_j · sign(f_j) · max(|θ_j|, atol), with the relative steps factor_j
+h_j = factor_j · sign(f_j) · max(|θ_j|, atol_j), with the relative steps factor_j
 (initially √ε) kept in ``state`` and adapted after each Jacobian, and a column
 whose difference is lost in rounding retried with a 10× larger step. (A fixed
 step √ε · max(|θ_j|, floor) is much less accurate on very stiff flows: more
 Newton failures and Jacobians.) Every component of z is error-controlled with
-the scale atol + rtol·|z|, as in SciPy.
+the scale atol_i + rtol·|z_i|, as in SciPy with an array ``atol``.
 
 Output times are recorded by evaluating the BDF interpolating polynomial
 (SciPy's dense output), so they never shorten a step; the step is shortened
@@ -253,7 +253,7 @@ def _num_jac(
         zc[i] = z[i]
     for j in range(p):
         zj = z[j]
-        y_scale = max(threshold, abs(zj))
+        y_scale = max(threshold[j], abs(zj))
         if not f0[j] >= 0.0:
             y_scale = -y_scale
         hj = (zj + factor[j] * y_scale) - zj
@@ -316,17 +316,18 @@ def integrate_bdf(
 ):
     """Integrate the flow in place from ``clock[0]`` until a stop or ``max_steps`` accepted steps.
 
-    Same contract as :func:`dlnsam._flow_kernel.integrate` without the DOP853
-    tableau, plus ``state`` (float64, size :func:`bdf_state_size` (z.size),
-    zeroed before the first call, then passed unchanged to every resumed
-    call). The method (re)starts from z when ``state[INIT] == 0`` or
-    ``clock[1] <= 0``. ``clock`` = [t, h, L(z)] and ``counters`` =
+    Same contract as :func:`dlnsam._flow_kernel.integrate` (``atol`` an
+    (N,) array) without the DOP853 tableau, plus ``state`` (float64, size
+    :func:`bdf_state_size` (z.size), zeroed before the first call, then
+    passed unchanged to every resumed call). The method (re)starts from z
+    when ``state[INIT] == 0`` or ``clock[1] <= 0``. ``clock`` = [t, h, L(z)] and ``counters`` =
     [nfev, accepted steps, rejected steps, next output slot] are updated in
     place. At each time in ``out_times`` (sorted, > 0) the train and test
     loss go to ``out_loss`` and β to ``out_beta`` (from the BDF
     interpolating polynomial). Returns RUNNING (budget used), CONVERGED
     (L ≤ stop_loss after an accepted step), DIVERGED (L > max_loss or not
-    finite), STEP_UNDERFLOW, or MAX_STEPS (t = t_max).
+    finite, or ż not finite at the start, before any step), STEP_UNDERFLOW,
+    or MAX_STEPS (t = t_max).
     """
     n, d = X.shape
     N = z.shape[0]
@@ -387,12 +388,15 @@ def integrate_bdf(
         loss = flow_rhs(X, y, rows, z, rho, m, normalize, eps, work, r, du, dv, part, f)
         counters[0] += 1
         clock[2] = loss
+        for i in range(N):
+            if not np.isfinite(f[i]):
+                return DIVERGED  # at the start: no step can be taken
         h_abs = clock[1]
         if h_abs <= 0.0:
             # SciPy's select_initial_step with order 1.
             interval = t_max - t
             for i in range(N):
-                scale[i] = atol + abs(z[i]) * rtol
+                scale[i] = atol[i] + abs(z[i]) * rtol
             d0 = scaled_rms(z, scale)
             d1 = scaled_rms(f, scale)
             h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
@@ -454,7 +458,7 @@ def integrate_bdf(
         # As SciPy: at most one new Jacobian per step, however often the step is retried.
         current_jac = False
         while not step_accepted:
-            if h_abs < min_step:
+            if not h_abs >= min_step:  # also a NaN step
                 underflow = True
                 break
             h = h_abs
@@ -472,7 +476,7 @@ def integrate_bdf(
                 for j in range(1, order + 1):
                     s += D[j, i]
                 y_predict[i] = s
-                scale[i] = atol + rtol * abs(s)
+                scale[i] = atol[i] + rtol * abs(s)
                 q = 0.0
                 for j in range(1, order + 1):
                     q += D[j, i] * gamma[j]
@@ -550,7 +554,7 @@ def integrate_bdf(
 
             safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + n_iter)
             for i in range(N):
-                scale[i] = atol + rtol * abs(y_new[i])
+                scale[i] = atol[i] + rtol * abs(y_new[i])
             error_norm = abs(error_const[order]) * scaled_rms(dcorr, scale)
             if not error_norm <= 1.0:  # NaN counts as a failure
                 counters[2] += 1

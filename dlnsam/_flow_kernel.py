@@ -109,14 +109,17 @@ def integrate(
 ):
     """Integrate the flow in place from ``clock[0]`` until a stop or ``max_steps`` steps.
 
-    ``part`` selects the serial or parallel right-hand side (see
+    ``atol`` is an array of one absolute tolerance per component of z (the
+    error scale of z_i is atol_i + rtol·|z_i|). ``part`` selects the serial
+    or parallel right-hand side (see
     :func:`dlnsam._kernels.direction`). ``clock`` = [t, h, L(z)] (h = 0: choose
     the first step) and ``counters`` =
     [nfev, accepted steps, rejected steps, next output slot] are updated in
     place, so the caller can resume. At each time in ``out_times`` (sorted,
     > 0) the train and test loss go to ``out_loss`` and β to ``out_beta``.
     Returns RUNNING (budget used), CONVERGED (L ≤ stop_loss), DIVERGED
-    (L > max_loss or not finite), STEP_UNDERFLOW, or MAX_STEPS (t = t_max).
+    (L > max_loss or not finite, or ż not finite at the start of the call,
+    before any step), STEP_UNDERFLOW, or MAX_STEPS (t = t_max).
     """
     n, d = X.shape
     N = z.shape[0]
@@ -140,11 +143,14 @@ def integrate(
     loss = flow_rhs(X, y, rows, z, rho, m, normalize, eps, work, r, du, dv, part, K[0])
     counters[0] += 1
     clock[2] = loss
+    for i in range(N):
+        if not np.isfinite(K[0, i]):
+            return DIVERGED  # at the start of this call: no step can be taken
 
     if h <= 0.0:
         # Hairer's starting step: one explicit Euler trial.
         for i in range(N):
-            scale[i] = atol + rtol * abs(z[i])
+            scale[i] = atol[i] + rtol * abs(z[i])
         d0 = scaled_rms(z, scale)
         d1 = scaled_rms(K[0], scale)
         h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
@@ -174,7 +180,9 @@ def integrate(
         if t + h_step >= target:
             h_step = target - t
             clipped = True
-        if h_step <= 10.0 * np.finfo(np.float64).eps * max(abs(t), 1.0):
+        # SciPy's floor: ten units in the last place of t. An absolute floor
+        # would stop flows whose whole time scale is tiny (a large α).
+        if not h_step > 10.0 * (np.nextafter(t, np.inf) - t):  # also a NaN step
             clock[0] = t
             clock[1] = h
             return STEP_UNDERFLOW
@@ -191,13 +199,16 @@ def integrate(
         counters[0] += 12
 
         for i in range(N):
-            scale[i] = atol + rtol * max(abs(z[i]), abs(z_new[i]))
+            scale[i] = atol[i] + rtol * max(abs(z[i]), abs(z_new[i]))
         _combine(E5, K, 13, err5)
         _combine(E3, K, 13, err3)
         e5 = scaled_rms(err5, scale) ** 2
         e3 = scaled_rms(err3, scale) ** 2
         denom = e5 + 0.01 * e3
         err = abs(h_step) * e5 / np.sqrt(denom) if denom > 0.0 else 0.0
+        if not np.isfinite(loss_new):
+            # An overflowed z_new also inflates its own error scale: reject it here.
+            err = np.nan
 
         if err < 1.0:  # NaN compares False: a non-finite step is rejected
             t = target if clipped else t + h_step

@@ -22,7 +22,18 @@ from dlnsam.problems import Problem
 from dlnsam.results import History, Status
 from dlnsam.training import initial_point, kernel_inputs, parallel_chunks
 
-__all__ = ["METHODS", "FlowResult", "default_loss_tol", "flow"]
+__all__ = [
+    "ALPHA_RANGE",
+    "DEFAULT_MAX_STEPS",
+    "MAX_RTOL",
+    "METHODS",
+    "NORMALIZED_MAX_STEPS",
+    "FlowResult",
+    "check_alpha",
+    "default_loss_tol",
+    "flow",
+    "state_atol",
+]
 
 #: The integrators of :func:`flow`.
 METHODS = ("DOP853", "BDF")
@@ -34,6 +45,24 @@ _STEPS_PER_CALL = 20_000
 _BDF_FLOPS_PER_CALL = 2e9
 #: Largest d for method='BDF' (its dense Jacobian and LU take about 100 d² bytes).
 BDF_MAX_D = 2000
+
+#: Initialization scales α that :func:`flow` accepts, per coordinate. Below the
+#: lower end, 2α is subnormal and its relative error cannot be controlled; above
+#: the upper end, the flow's time scale (about 1/α²) is so short and stiff that
+#: DOP853 no longer reaches the default loss tolerance.
+ALPHA_RANGE = (1e-300, 1e3)
+
+#: Largest rtol of :func:`flow`: looser error control lets DOP853 accept unstable steps.
+MAX_RTOL = 1e-2
+
+#: Default ``max_steps`` of :func:`flow`, and that of the normalized SAM flows,
+#: which chatter near an interpolator (see :func:`flow`, Notes).
+DEFAULT_MAX_STEPS = 10_000_000
+NORMALIZED_MAX_STEPS = 100_000
+
+# The default loss tolerance never exceeds this fraction of L(θ_0): a flow
+# stopped above it has not been trained.
+_MAX_DEFAULT_LOSS_TOL = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,9 +89,11 @@ class FlowResult:
     alpha_eff, alpha_eff_first_order : (d,) ndarray or None
         α ⊙ exp(−Δ) and α ⊙ exp(−Δ⁽¹⁾).
     status : Status
-        ``converged`` (L ≤ loss_tol · L(0)), ``max_steps`` (``t_max`` reached
-        first), ``diverged`` or ``step_size_underflow`` (the flow blows up),
-        ``interrupted``.
+        ``converged`` (L ≤ loss_tol · L(0)), ``max_steps`` (``t_max`` or
+        ``max_steps`` reached first), ``diverged`` (the loss grew past 1e10 ×
+        its initial scale: a SAM flow that blows up, or an integration made
+        unstable by loose tolerances) or ``step_size_underflow`` (the flow
+        blows up or is too stiff), ``interrupted``.
     message : str
         A readable account of the status.
     nfev, n_steps, n_rejected : int
@@ -119,15 +150,73 @@ class FlowResult:
 
 
 def default_loss_tol(rtol: float) -> float:
-    """The loss tolerance that matches ``rtol``: 100 · rtol², at least 1e-26.
+    """The loss tolerance that matches ``rtol``: 100 · rtol², clipped to [1e-26, 1e-6].
 
     Examples
     --------
     >>> from dlnsam.flows import default_loss_tol
     >>> default_loss_tol(1e-10)
     1e-18
+    >>> default_loss_tol(1e-2)
+    1e-06
     """
-    return float(max(1e-26, 100.0 * rtol * rtol))
+    return float(min(_MAX_DEFAULT_LOSS_TOL, max(1e-26, 100.0 * rtol * rtol)))
+
+
+def check_alpha(alpha: ArrayLike, name: str = "alpha") -> None:
+    """Raise ``ValueError`` naming ``name`` if an entry of α lies outside ``ALPHA_RANGE``.
+
+    Examples
+    --------
+    >>> from dlnsam.flows import check_alpha
+    >>> check_alpha(0.05)
+    >>> check_alpha(1e-305)
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha = 1e-305 is too small to integrate: flows accept alpha in [1e-300, 1000]
+    """
+    a = np.asarray(alpha, dtype=np.float64)
+    low, high = ALPHA_RANGE
+    if a.size == 0:
+        return
+    if a.min() < low:
+        raise ValueError(
+            f"{name} = {float(a.min()):g} is too small to integrate: "
+            f"flows accept {name} in [{low:g}, {high:g}]"
+        )
+    if a.max() > high:
+        raise ValueError(
+            f"{name} = {float(a.max()):g} is too large to integrate (the flow's time scale "
+            f"is about 1/{name}^2): flows accept {name} in [{low:g}, {high:g}]"
+        )
+
+
+def state_atol(
+    u0: NDArray[np.float64], v0: NDArray[np.float64], rtol: float, atol: float
+) -> NDArray[np.float64]:
+    """The absolute tolerance of each component of the flow state z = [u, v, ∫L, Δ, Δ⁽¹⁾].
+
+    ``atol`` everywhere, except on u_c and v_c: min(atol, rtol · s_c) with
+    s_c = max(|u0_c|, |v0_c|) > 0. A coordinate that starts far below ``atol``
+    (a small initialization scale α) is so integrated to relative accuracy
+    rtol: with the absolute tolerance alone, its error would not be controlled
+    at all until it grew past ``atol``, and the flow's limit depends on it
+    through α. A coordinate with u0_c = v0_c = 0 stays at 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dlnsam.flows import state_atol
+    >>> state_atol(np.array([2e-60, 1.0]), np.zeros(2), 1e-10, 1e-14)[[0, 1, 2, 4]]
+    array([2.e-70, 1.e-14, 2.e-70, 1.e-14])
+    """
+    d = u0.shape[0]
+    out = np.full(4 * d + 1, atol)
+    s = np.maximum(np.abs(u0), np.abs(v0))
+    theta = np.where(s > 0.0, np.minimum(atol, rtol * s), atol)
+    out[:d] = theta
+    out[d : 2 * d] = theta
+    return out
 
 
 def _check_flow_algorithm(algorithm: object) -> Algorithm:
@@ -156,7 +245,7 @@ def flow(
     loss_tol: float | None = None,
     t_max: float = 1e6,
     times: ArrayLike | None = None,
-    max_steps: int = 10_000_000,
+    max_steps: int | None = None,
     method: str = "DOP853",
 ) -> FlowResult:
     """Integrate the gradient flow or a SAM(ρ, m) flow to convergence.
@@ -169,27 +258,36 @@ def flow(
         ``GD()`` for the gradient flow θ̇ = −∇L(θ); a full-batch
         ``SAM(rho, m, normalize=...)`` for the SAM flow θ̇ = −D(θ).
     alpha : float or (d,) array_like, optional
-        Initialization scale: θ_0 = (2α, 0).
+        Initialization scale: θ_0 = (2α, 0), with every entry in
+        ``ALPHA_RANGE`` = [1e-300, 1e3].
     u0, v0 : (d,) array_like, optional
         Explicit initialization instead of ``alpha``. ``alpha_eff`` is then
-        reported only if v0 = 0 and u0 > 0 (then α = u0 / 2).
+        reported only if v0 = 0 and u0 > 0 (then α = u0 / 2). Each nonzero
+        max(|u0_c|, |v0_c|) / 2 must lie in ``ALPHA_RANGE``.
     rtol, atol : float
         Relative and absolute tolerances of the error control (on every state
-        component, including the integrals).
+        component, including the integrals); 1e-15 ≤ rtol ≤ ``MAX_RTOL`` =
+        1e-2. On u_c and v_c the absolute tolerance is min(atol, rtol ·
+        max(|u0_c|, |v0_c|)) (see :func:`state_atol`), so that a flow from a
+        tiny α is still integrated to relative accuracy.
     loss_tol : float, optional
-        Stop once L(θ(t)) ≤ loss_tol · L(θ_0). Default: 100 · rtol², at
-        least 1e-26. The integrated solution is accurate to about rtol,
-        so its loss cannot fall much below rtol² · L(θ_0); the default sits
-        just above that floor, where the remaining tails of ∫L and Δ are
-        negligible at the integrator's accuracy.
+        Stop once L(θ(t)) ≤ loss_tol · L(θ_0); must be < 1. Default:
+        100 · rtol², within [1e-26, 1e-6]. The integrated solution is
+        accurate to about rtol, so its loss cannot fall much below
+        rtol² · L(θ_0); the default sits just above that floor, where the
+        remaining tails of ∫L and Δ are negligible at the integrator's
+        accuracy, and never above 1e-6, so that a loose rtol does not stop
+        a flow that has barely started.
     t_max : float, default 1e6
         Give up (status ``max_steps``) at this time.
     times : (T,) array_like, optional
         Times in (0, t_max] at which to record the losses and β: DOP853
         lands on each exactly, BDF evaluates its interpolating polynomial
         there (to the accuracy of the integration).
-    max_steps : int, default 1e7
-        Bound on the number of accepted steps.
+    max_steps : int, optional
+        Bound on the number of accepted steps. Default ``DEFAULT_MAX_STEPS``
+        = 1e7, and ``NORMALIZED_MAX_STEPS`` = 1e5 for ``normalize=True``,
+        whose flows chatter near an interpolator (see Notes).
     method : {'DOP853', 'BDF'}, default 'DOP853'
         The integrator. 'DOP853' (explicit, order 8) is accurate and cheap
         per step, but late in a flow to convergence its step size is bounded
@@ -220,7 +318,9 @@ def flow(
     interpolator at scale α_eff = α ⊙ exp(−Δ(∞)). With ``normalize=True``, ρ
     is the per-micro-batch radius ρ_j = ρ / (‖∇L_{S_j}‖ + ε); that flow is
     discontinuous where a micro-batch gradient vanishes and chatters near an
-    interpolator, so expect it to stop on ``max_steps`` rather than converge.
+    interpolator, in steps far shorter than its time scale, so expect it to
+    stop on ``max_steps`` rather than converge: hence its smaller default
+    ``max_steps``.
 
     Integration uses Dormand–Prince 8(5,3) (Hairer's DOP853) or SciPy's
     variable-order BDF/NDF method, both compiled with Numba, with the 1-SAM
@@ -242,11 +342,23 @@ def flow(
     algorithm = _check_flow_algorithm(algorithm)
     params = algorithm.kernel_params(problem.n)
     rtol = positive_float(rtol, "rtol")
+    if rtol > MAX_RTOL:
+        raise ValueError(
+            f"rtol must be <= {MAX_RTOL:g}, got {rtol:g}: looser error control accepts "
+            "unstable steps, and the flow's limit would not be resolved"
+        )
     atol = positive_float(atol, "atol")
     if loss_tol is None:
         loss_tol = default_loss_tol(rtol)
     loss_tol = positive_float(loss_tol, "loss_tol", allow_zero=True)
+    if loss_tol >= 1.0:
+        raise ValueError(
+            f"loss_tol must be < 1, got {loss_tol:g}: the flow stops once "
+            "L <= loss_tol x L(0), so it would stop at its start"
+        )
     t_max = positive_float(t_max, "t_max")
+    if max_steps is None:
+        max_steps = NORMALIZED_MAX_STEPS if params.normalize else DEFAULT_MAX_STEPS
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
     if method not in METHODS:
@@ -260,6 +372,11 @@ def flow(
     if rtol < 1e-15:
         raise ValueError(f"rtol must be >= 1e-15 (below float64 resolution), got {rtol}")
     u, v = initial_point(problem.d, alpha, u0, v0)
+    if alpha is not None:
+        check_alpha(u / 2.0)
+    else:
+        scale = np.maximum(np.abs(u), np.abs(v)) / 2.0
+        check_alpha(scale[scale > 0.0], "max(|u0|, |v0|) / 2")
     if times is None:
         out_times = np.zeros(0)
     else:
@@ -278,6 +395,7 @@ def flow(
     z = np.zeros(4 * d + 1)
     z[:d], z[d : 2 * d] = u, v
 
+    tolerances = state_atol(u, v, rtol, atol)
     part = parallel_chunks(problem.n, d)
     clock = np.array([0.0, 0.0, loss0])
     counters = np.zeros(4, dtype=np.int64)
@@ -297,14 +415,14 @@ def flow(
                     X, y, data.X_test, data.y_test, z, clock,
                     params.rho, params.m, params.normalize, params.eps,
                     _dop853.A, _dop853.B, _dop853.C, _dop853.E3, _dop853.E5,
-                    rtol, atol, t_max, loss_tol * loss0, data.max_loss,
+                    rtol, tolerances, t_max, loss_tol * loss0, data.max_loss,
                     out_times, out_loss, out_beta, counters, budget, part,
                 )  # fmt: skip
             else:
                 code = _bdf.integrate_bdf(
                     X, y, data.X_test, data.y_test, z, clock,
                     params.rho, params.m, params.normalize, params.eps,
-                    rtol, atol, t_max, loss_tol * loss0, data.max_loss,
+                    rtol, tolerances, t_max, loss_tol * loss0, data.max_loss,
                     out_times, out_loss, out_beta, counters, budget, part, state,
                 )  # fmt: skip
     except KeyboardInterrupt:
@@ -322,17 +440,36 @@ def flow(
     elif code == _kernels.CONVERGED:
         status = Status.CONVERGED
         message = f"L = {loss_end:.3e} <= loss_tol x L(0) at t = {t_end:.6g}"
+    elif code == _kernels.DIVERGED and counters[1] == 0 and np.isfinite(loss_end):
+        status = Status.DIVERGED
+        what = "the gradient" if params.rho == 0.0 else f"the SAM direction (rho = {params.rho:g})"
+        message = (
+            f"{what} at theta_0 is not finite (it overflows): the flow cannot start; "
+            "rescale X, y or the initialization" + ("" if params.rho == 0.0 else ", or lower rho")
+        )
     elif code == _kernels.DIVERGED:
         status = Status.DIVERGED
-        message = (
-            f"the flow blew up at t = {t_end:.6g}: L = {loss_end:.3e} exceeds 1e10 x the "
-            f"initial loss scale (rho = {params.rho:g} is too large for this problem)"
-        )
+        if np.isfinite(loss_end) and np.all(np.isfinite(z)):
+            what = f"L = {loss_end:.3e} exceeds 1e10 x the initial loss scale"
+        else:
+            what = f"the state overflowed (L = {loss_end:.3e})"
+        if params.rho == 0.0:
+            why = (
+                "the loss of a gradient flow cannot increase, so the integration failed: "
+                f"its tolerances (rtol = {rtol:g}, atol = {atol:g}) are too loose"
+            )
+        else:
+            why = (
+                f"rho = {params.rho:g} is too large for this problem, or the tolerances "
+                f"(rtol = {rtol:g}, atol = {atol:g}) are too loose to integrate it"
+            )
+        message = f"the flow blew up at t = {t_end:.6g}: {what}; {why}"
     elif code == _flow_kernel.STEP_UNDERFLOW:
         status = Status.STEP_SIZE_UNDERFLOW
+        blowing = "" if params.rho == 0.0 else "blowing up or "
         message = (
             f"the step size fell below the resolution of t = {t_end:.6g} (L = {loss_end:.3e}); "
-            "the flow is blowing up or too stiff for these tolerances"
+            f"the flow is {blowing}too stiff for these tolerances"
         )
         if method == "BDF":
             message += (
@@ -345,6 +482,11 @@ def flow(
         message = (
             f"not converged by {why}: L = {loss_end:.3e} > loss_tol x L(0) = {loss_tol * loss0:.3e}"
         )
+        if params.normalize and code != _flow_kernel.MAX_STEPS:
+            message += (
+                "; the normalized flow chatters near an interpolator, in steps far shorter "
+                "than its time scale (a larger max_steps goes further, slowly)"
+            )
 
     reached = int(counters[3])
     steps = np.concatenate([[0.0], out_times[:reached]])

@@ -152,13 +152,15 @@ PARALLEL_MIN_ROWS = 50
 def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64] | None:
     """The chunk buffer that selects the kernel: None for serial, else parallel.
 
-    Parallel when numba has more than one thread, a step touches at least
-    ``PARALLEL_MIN_WORK`` entries of X, and the batch fills at least two
-    chunks of ``PARALLEL_MIN_ROWS`` rows; small or wide batches stay serial,
-    where threads cost more than they save (and the parallel kernel is then
-    never compiled). The chunk count, at most ``_kernels.PARALLEL_CHUNKS``,
-    depends on the batch size only, never on the thread count, so that a
-    result is the same to the bit on any number of cores.
+    Parallel when a step touches at least ``PARALLEL_MIN_WORK`` entries of X
+    and the batch fills at least two chunks of ``PARALLEL_MIN_ROWS`` rows;
+    small or wide batches stay serial, where threads cost more than they save
+    (and the parallel kernel is then never compiled). The choice and the chunk
+    count, at most ``_kernels.PARALLEL_CHUNKS``, depend on the shape only,
+    never on the thread count: with one thread the chunked kernel still runs,
+    its chunks one after another, so that the summation order, hence every bit
+    of a run or a flow, is the same on any number of cores (on the same
+    machine and build).
 
     Parameters
     ----------
@@ -179,10 +181,11 @@ def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64] | None:
     True
     """
     # numba.get_num_threads() comes first: it starts numba's threads, which a
-    # parallel kernel reached through a cached serial caller does not do.
-    threads = numba.get_num_threads()
+    # parallel kernel reached through a cached serial caller does not do. Its
+    # value is deliberately unused (see above).
+    numba.get_num_threads()
     chunks = min(_kernels.PARALLEL_CHUNKS, batch_size // PARALLEL_MIN_ROWS)
-    if threads > 1 and chunks >= 2 and batch_size * d >= PARALLEL_MIN_WORK:
+    if chunks >= 2 and batch_size * d >= PARALLEL_MIN_WORK:
         return np.zeros((chunks, _kernels.PART_ROWS, d))
     return None
 
@@ -323,6 +326,45 @@ def _check_algorithm(algorithm: object) -> Algorithm:
     return algorithm
 
 
+def _divergence_cause(
+    X: NDArray[np.float64], lr: float, rho: float, alpha: ArrayLike | None, scale: float
+) -> str:
+    """Name what made a run diverge: the initialization when it alone makes lr unstable.
+
+    Near θ_0 the curvature of L along (u, v) is about max(|u0|, |v0|)² ‖X‖²/n, so
+    a gradient step is unstable from the start once lr exceeds 2 over it.
+    """
+    n = X.shape[0]
+    w = np.ones(X.shape[1]) / np.sqrt(X.shape[1])
+    top = 0.0
+    for _ in range(30):  # power iteration: a lower bound on ‖X‖², enough to name a cause
+        w = X.T @ (X @ w)
+        top = float(np.linalg.norm(w))
+        if not top > 0.0:
+            break
+        w /= top
+    with np.errstate(over="ignore"):
+        curvature = scale * scale * top / n
+    step = f"lr = {lr:g}" if rho == 0.0 else f"lr = {lr:g} or rho = {rho:g}"
+    # Below unit scale the initialization is not what limits lr.
+    if scale > 1.0 and lr * curvature > 2.0:
+        init = (
+            f"alpha = {float(np.max(alpha)):g}"
+            if alpha is not None
+            else f"max(|u0|, |v0|) = {scale:g}"
+        )
+        bound = (
+            f"the largest stable lr is about {2.0 / curvature:.3g}"
+            if np.isfinite(curvature) and curvature > 0.0
+            else "no lr is stable in floating point"
+        )
+        return (
+            f"{init} is too large for lr = {lr:g}: near the initialization the curvature "
+            f"of the loss grows as alpha^2, and here {bound}"
+        )
+    return f"{step} is too large for this problem"
+
+
 def run(
     problem: Problem,
     algorithm: Algorithm,
@@ -362,8 +404,8 @@ def run(
     seed : int, default 0
         Seed of the batch sampler (stochastic algorithms only).
     loss_tol : float, optional
-        Stop with status ``converged`` once L(θ_t) ≤ loss_tol · L(θ_0). By
-        default all ``steps`` updates are made.
+        Stop with status ``converged`` once L(θ_t) ≤ loss_tol · L(θ_0); must
+        be < 1. By default all ``steps`` updates are made.
 
     Returns
     -------
@@ -404,8 +446,14 @@ def run(
     seed = nonnegative_int(seed, "seed")
     if loss_tol is not None:
         loss_tol = positive_float(loss_tol, "loss_tol", allow_zero=True)
+        if loss_tol >= 1.0:
+            raise ValueError(
+                f"loss_tol must be < 1, got {loss_tol:g}: the run stops once "
+                "L <= loss_tol x L(0), so it would stop before its first step"
+            )
     params = algorithm.kernel_params(problem.n)
     u, v = initial_point(problem.d, alpha, u0, v0)
+    u0_scale = float(np.max(np.maximum(np.abs(u), np.abs(v))))
     rec = (
         default_record_steps(steps)
         if record is None
@@ -491,8 +539,9 @@ def run(
         status = Status.DIVERGED
         message = (
             f"diverged at step {n_steps + 1}: the loss became non-finite or exceeded "
-            f"{max_loss:.3g} (1e10 x the initial loss scale); lr = {lr:g} is too large "
-            f"for this problem. Returned the iterate of step {n_steps}, the last with a finite loss"
+            f"{max_loss:.3g} (1e10 x the initial loss scale); "
+            f"{_divergence_cause(X, lr, params.rho, alpha, u0_scale)}. "
+            f"Returned the iterate of step {n_steps}, the last with a finite loss"
         )
     elif code == _kernels.CONVERGED:
         status = Status.CONVERGED

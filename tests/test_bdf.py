@@ -7,6 +7,7 @@ import pytest
 
 import dlnsam
 from dlnsam import GD, SAM, _bdf, _dop853, _flow_kernel, _kernels
+from dlnsam.flows import state_atol
 from dlnsam.training import initial_point, kernel_inputs, parallel_chunks
 
 RTOL, ATOL = 1e-10, 1e-14
@@ -51,7 +52,7 @@ def _run(
         calls += 1
         common = (data.X, data.y, data.X_test, data.y_test, z, clock,
                   params.rho, params.m, params.normalize, params.eps)  # fmt: skip
-        tail = (rtol, atol, t_max, stop_rel * data.loss0, max_loss,
+        tail = (rtol, state_atol(u, v, rtol, atol), t_max, stop_rel * data.loss0, max_loss,
                 out_times, out_loss, out_beta, counters, budget, part)  # fmt: skip
         if kernel == "bdf":
             code = _bdf.integrate_bdf(*common, *tail, state)
@@ -208,8 +209,9 @@ def test_entry_at_t_max_and_budget_semantics(medium) -> None:
     state = _bdf.bdf_state(z.size)
     assert state.size == _bdf.bdf_state_size(z.size)
     empty_t, empty_l, empty_b = np.zeros(0), np.zeros((0, 2)), np.zeros((0, d))
+    tolerances = state_atol(u, v, RTOL, ATOL)
     args = (data.X, data.y, data.X_test, data.y_test, z, clock,
-            params.rho, params.m, params.normalize, params.eps, RTOL, ATOL)  # fmt: skip
+            params.rho, params.m, params.normalize, params.eps, RTOL, tolerances)  # fmt: skip
     code = _bdf.integrate_bdf(*args, 10.0, 0.0, data.max_loss, empty_t, empty_l, empty_b,
                               counters, 5, None, state)  # fmt: skip
     assert code == _kernels.RUNNING and counters[1] == 5 and 0.0 < clock[0] < 10.0
@@ -256,7 +258,8 @@ def test_output_is_scipys_bdf_interpolant(medium, k) -> None:
         out_beta = np.full((len(times), d), np.nan)
         code = _bdf.integrate_bdf(
             data.X, data.y, data.X_test, data.y_test, z, clock,
-            params.rho, params.m, params.normalize, params.eps, RTOL, ATOL, 2000.0, 0.0,
+            params.rho, params.m, params.normalize, params.eps, RTOL, state_atol(u, v, RTOL, ATOL),
+            2000.0, 0.0,
             data.max_loss, np.asarray(times, dtype=float), out_loss, out_beta, counters,
             budget, None, state,
         )  # fmt: skip

@@ -171,17 +171,101 @@ def test_not_converged_by_t_max_says_so(small) -> None:
     assert "not converged by t_max = 1" in res.message
 
 
-def test_numerical_blow_up_is_reported_not_returned_as_garbage(small) -> None:
-    # A huge atol lets the error control accept unstable steps: the loss explodes.
-    res = flow(small, GD(), alpha=3.0, rtol=1e-2, atol=1e8)
+@pytest.mark.parametrize("algorithm", [GD(), SAM(0.1, m=1)], ids=lambda a: a.name)
+def test_blow_up_is_reported_with_its_cause(small, algorithm, monkeypatch) -> None:
+    """A gradient flow cannot blow up: its divergence is the integrator's, never ρ's."""
+    from dlnsam import flows as flows_module
+
+    real = flows_module.kernel_inputs
+
+    def low_threshold(problem, u, v):  # any accepted step now counts as a blow-up
+        return real(problem, u, v)._replace(max_loss=1e-30)
+
+    monkeypatch.setattr(flows_module, "kernel_inputs", low_threshold)
+    res = flow(small, algorithm, alpha=0.3)
     assert res.status == "diverged" and "blew up" in res.message
     assert np.all(np.isfinite(res.u)) and np.isfinite(res.train_loss)
+    if isinstance(algorithm, GD):
+        assert "rho" not in res.message and "gradient flow cannot increase" in res.message
+    else:
+        assert "rho = 0.1 is too large" in res.message and "atol" in res.message
 
 
-def test_step_size_underflow_is_reported(small) -> None:
-    res = flow(small, GD(), alpha=1e100)
-    assert res.status == "step_size_underflow" and "step size" in res.message
-    assert np.all(np.isfinite(res.beta))
+@pytest.mark.parametrize("method", ["DOP853", "BDF"])
+def test_direction_that_overflows_at_the_start_is_reported(small, method) -> None:
+    res = flow(small, SAM(1e300), alpha=0.05, method=method)
+    assert res.status == "diverged" and res.n_steps == 0 and res.t_end == 0.0
+    assert "rho = 1e+300" in res.message and "theta_0" in res.message
+    assert np.all(np.isfinite(res.beta)) and np.isfinite(res.train_loss)
+
+
+@pytest.mark.parametrize("method", ["DOP853", "BDF"])
+@pytest.mark.parametrize(
+    ("algorithm", "alpha"),
+    [(GD(), 1e-60), (GD(), 1e-200), (SAM(0.02), 1e-100), (SAM(0.02, m=1), 1e-300)],
+    ids=["GD-1e-60", "GD-1e-200", "n-SAM-1e-100", "1-SAM-1e-300"],
+)
+def test_flow_from_a_tiny_alpha_converges(algorithm, alpha, method) -> None:
+    """The state starts far below atol: its error is still controlled, relative to it."""
+    p = dlnsam.gaussian_problem(20, 30, 3, seed=0)
+    res = flow(p, algorithm, alpha=alpha, method=method)
+    assert res.status == "converged", res.message
+    assert np.all(np.isfinite(res.beta)) and np.all(np.isfinite(res.delta))
+    # The limit is that of the same flow at tighter tolerances.
+    tight = flow(p, algorithm, alpha=alpha, rtol=1e-12, atol=1e-16)
+    assert np.abs(res.beta - tight.beta).max() <= 1e-7 * np.abs(tight.beta).max()
+
+
+def test_state_atol_is_relative_on_small_coordinates() -> None:
+    from dlnsam.flows import state_atol
+
+    tol = state_atol(np.array([2e-60, 1.0, 0.0]), np.array([0.0, 0.0, 0.0]), 1e-10, 1e-14)
+    np.testing.assert_array_equal(tol[[0, 3]], [2e-70, 2e-70])
+    np.testing.assert_array_equal(tol[[1, 2, 4, 5, 6]], 1e-14)
+    assert tol.size == 13 and np.all(tol[6:] == 1e-14)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"alpha": 1e-320}, r"alpha = .* too small to integrate: flows accept alpha in \[1e-300"),
+        ({"alpha": 1e200}, r"alpha = 1e\+200 is too large to integrate"),
+        ({"alpha": [0.1] * 8 + [1e4]}, r"alpha = 10000 is too large"),
+        ({"alpha": None, "u0": np.full(9, 1e200), "v0": np.zeros(9)}, r"max\(\|u0\|, \|v0\|\)"),
+    ],
+)
+def test_alpha_outside_the_integrable_range_is_refused(small, kwargs, match, monkeypatch) -> None:
+    from dlnsam import _flow_kernel
+
+    def forbidden(*args):
+        raise AssertionError("the kernel ran")
+
+    monkeypatch.setattr(_flow_kernel, "integrate", forbidden)
+    with pytest.raises(ValueError, match=match):
+        flow(small, GD(), **kwargs)
+
+
+def test_loose_tolerances_cannot_stop_an_untrained_flow(small) -> None:
+    assert default_loss_tol(1e-2) == 1e-6 and default_loss_tol(1e-10) == 1e-18
+    res = flow(small, SAM(0.1, m=1), alpha=0.1, rtol=1e-2)
+    assert res.status == "converged"
+    assert res.train_loss <= 1e-6 * small.train_loss(np.zeros(small.d))
+    for kwargs, match in (
+        ({"rtol": 0.1}, r"rtol must be <= 0.01"),
+        ({"loss_tol": 1.0}, r"loss_tol must be < 1"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            flow(small, GD(), alpha=0.1, **kwargs)
+
+
+def test_normalized_flow_has_a_smaller_default_budget() -> None:
+    from dlnsam.flows import DEFAULT_MAX_STEPS, NORMALIZED_MAX_STEPS
+
+    assert NORMALIZED_MAX_STEPS == 100_000 and DEFAULT_MAX_STEPS == 10_000_000
+    p = dlnsam.gaussian_problem(20, 30, 3, seed=0)
+    res = flow(p, SAM(0.1, m=1, normalize=True), alpha=0.05)
+    assert res.status == "max_steps" and res.n_steps == NORMALIZED_MAX_STEPS
+    assert "chatters" in res.message and res.wall_time < 30.0
 
 
 @pytest.mark.parametrize(

@@ -123,4 +123,49 @@ def test_chunk_count_follows_the_batch_not_the_threads(n, d, chunks, monkeypatch
             None if chunks is None else (chunks, _kernels.PART_ROWS, d)
         )
     monkeypatch.setattr(training.numba, "get_num_threads", lambda: 1)
-    assert training.parallel_chunks(n, d) is None
+    part = training.parallel_chunks(n, d)
+    assert (None if part is None else part.shape[0]) == chunks
+
+
+def test_one_thread_takes_the_chunked_kernel_too() -> None:
+    """The kernel is chosen by the shape alone, so one thread sums in the same order as many."""
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        part = training.parallel_chunks(1000, 1000)
+    finally:
+        numba.set_num_threads(before)
+    assert part is not None
+    assert part.shape == (_kernels.PARALLEL_CHUNKS, _kernels.PART_ROWS, 1000)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_runs_and_flows_are_the_same_to_the_bit_on_one_and_two_threads(monkeypatch) -> None:
+    # Lowered thresholds send a small problem through the chunked kernel (5 chunks of 12 rows).
+    monkeypatch.setattr(training, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(training, "PARALLEL_MIN_ROWS", 12)
+    p = dlnsam.gaussian_problem(60, 40, 3, seed=4, n_test=20)
+    assert training.parallel_chunks(p.n, p.d) is not None
+    algorithms = [dlnsam.GD(), dlnsam.SAM(0.1), dlnsam.SAM(0.1, m=1), dlnsam.SAM(0.1, m=4)]
+    out = {}
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            results = [dlnsam.run(p, a, lr=0.05, steps=200, alpha=0.2, seed=1) for a in algorithms]
+            for method in flows.METHODS:
+                results.append(
+                    dlnsam.flow(p, dlnsam.SAM(0.1, m=1), alpha=0.1, t_max=20.0, method=method)
+                )
+            out[threads] = results
+    finally:
+        numba.set_num_threads(before)
+    for one, two in zip(out[1], out[2], strict=True):
+        np.testing.assert_array_equal(one.u, two.u)
+        np.testing.assert_array_equal(one.v, two.v)
+        np.testing.assert_array_equal(one.history.steps, two.history.steps)
+        np.testing.assert_array_equal(one.history.train_loss, two.history.train_loss)
+        np.testing.assert_array_equal(one.history.test_loss, two.history.test_loss)
+        assert one.integral_loss == two.integral_loss
+    for one, two in zip(out[1][len(algorithms) :], out[2][len(algorithms) :], strict=True):
+        np.testing.assert_array_equal(one.delta, two.delta)

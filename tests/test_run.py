@@ -176,6 +176,7 @@ RUN_ERRORS = {
     "steps-float": (GD(), {"steps": 2.5}, r"\bsteps\b"),
     "seed-negative": (SGD(batch_size=2), {"seed": -1}, r"\bseed\b"),
     "loss_tol-negative": (GD(), {"loss_tol": -1e-3}, r"\bloss_tol\b"),
+    "loss_tol-one": (GD(), {"loss_tol": 1.0}, r"\bloss_tol must be < 1"),
     # record and lr_decay
     "record-negative": (GD(), {"record": [-1, 2]}, r"\brecord\b"),
     "record-beyond-steps": (GD(), {"record": [0, 11]}, r"\brecord\b"),
@@ -531,3 +532,20 @@ def test_chunk_size_does_not_change_results(algorithm, monkeypatch):
     monkeypatch.setattr(dlnsam.training, "_CHUNK_STEPS", 7)
     chunked = run(SMALL, algorithm, **kw)
     assert_same_run(chunked, whole)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kwargs", "cause", "not_cause"),
+    [
+        (GD(), {"alpha": 1e200, "lr": 0.05}, "alpha = 1e+200", "lr = 0.05 is too large"),
+        (GD(), {"alpha": 1e3, "lr": 0.05}, "largest stable lr is about", "lr = 0.05 is too"),
+        (GD(), {"alpha": 0.05, "lr": 1e300}, "lr = 1e+300 is too large", "alpha"),
+        (SAM(1e300), {"alpha": 0.05, "lr": 0.05}, "rho = 1e+300", "alpha"),
+    ],
+    ids=["huge-alpha", "large-alpha", "huge-lr", "huge-rho"],
+)
+def test_divergence_message_names_the_cause(algorithm, kwargs, cause, not_cause):
+    res = run(SMALL, algorithm, steps=50, **kwargs)
+    assert res.status == "diverged" and res.n_steps == 0
+    assert cause in res.message and not_cause not in res.message
+    assert np.all(np.isfinite(res.u)) and np.isfinite(res.train_loss)
