@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import NamedTuple
 
@@ -74,6 +74,9 @@ _DIP_RTOL = 1e-8
 # Scales the solver accepts: beyond them the Hessian weights 2α² cosh z span more
 # than the double range (tiny α) or λ ∝ 1/α² underflows (huge α).
 _ALPHA_RANGE = (1e-100, 1e100)
+# solve() rescales a y whose largest entry lies outside this range, where sums of
+# squares of y or β would overflow or underflow.
+_Y_MODERATE = (2.0**-128, 2.0**128)
 # y may miss the range of a rank-deficient X by rounding, not by more.
 _CONSISTENCY_RTOL = 1e-8
 
@@ -492,6 +495,23 @@ def _newton_direction(
         return -scipy.linalg.lstsq(A.T @ A, g, check_finite=False)[0]
 
 
+def _log_decrement(g: NDArray[np.float64], p_rel: NDArray[np.float64]) -> float | None:
+    """log(−gᵀp_rel), or None unless −gᵀp_rel > 0.
+
+    Both vectors are scaled to a largest entry of 1 first: for a huge y
+    (‖y‖ near 1e150) the plain product overflows, although its logarithm,
+    all that the iteration needs, is in range.
+    """
+    g_max = float(np.max(np.abs(g)))
+    p_max = float(np.max(np.abs(p_rel)))
+    if not (0.0 < g_max < np.inf and 0.0 < p_max < np.inf):
+        return None
+    dot = -float((g / g_max) @ (p_rel / p_max))
+    if not dot > 0.0:
+        return None
+    return math.log(dot) + math.log(g_max) + math.log(p_max)
+
+
 class _NewtonOutcome(NamedTuple):
     mu: NDArray[np.float64]
     n_iter: int
@@ -532,12 +552,10 @@ def _newton(
         # representable: far from the solution for extreme α it is not.
         p_rel = _newton_direction(V, terms.weights, g)
         value, size = _dual_objective(terms, y_w, mu)
-        decrement_rel = -float(g @ p_rel)  # (Newton decrement)² e^{log_scale}
-        if decrement_rel <= 0.0:
+        log_decrement = _log_decrement(g, p_rel)  # log of (Newton decrement)² e^{log_scale}
+        if log_decrement is None:
             return _NewtonOutcome(mu, n_iter, SolveStatus.LINE_SEARCH_FAILED)
-        in_rounding = size > 0 and (
-            math.log(decrement_rel) - terms.log_scale <= math.log(_ROUNDING * size)
-        )
+        in_rounding = size > 0 and (log_decrement - terms.log_scale <= math.log(_ROUNDING * size))
         if in_rounding:
             if g_norm <= 0.5 * reference_norm:
                 rounding_steps, reference_norm = 0, g_norm
@@ -731,7 +749,8 @@ def solve(
     y : (n,) array_like
         Targets, finite.
     alpha : float or (d,) array_like
-        Hypentropy scale, scalar or per coordinate, every entry in [1e-100, 1e100].
+        Hypentropy scale, scalar or per coordinate, every entry in [1e-100, 1e100]
+        (for a y whose largest entry is far from 1, see Notes).
     tol : float, optional
         Stop when ‖Xβ − y‖₂ ≤ tol ‖y‖₂; 0 < tol < 1.
     max_iter : int, optional
@@ -809,6 +828,12 @@ def solve(
     Both take the same steps up to rounding, and give the same results to
     about 1e-12 (relative to max|β|).
 
+    Scaling y by c > 0 scales the solution: β*(α) for c y is c β*(α/√c) for y,
+    with the same λ. When max|y| lies outside [2⁻¹²⁸, 2¹²⁸], where sums of
+    squares would overflow or underflow, the problem is solved in that form,
+    with c a power of 4 that brings max|y| to order 1 (exact in floating
+    point); then it is α/√c that must lie in [1e-100, 1e100].
+
     The attainable residual is limited by rounding in z = Xᵀλ: an error of
     ε‖X‖‖λ‖ in z changes β_i by 2α_i² cosh(z_i) times that. For a scalar α this
     stays near machine precision over the whole range α ∈ [1e-8, 1e4]; for a
@@ -873,7 +898,37 @@ def solve(
         if lam0_arr.shape != (n,):
             raise ValueError(f"lam0 must have shape ({n},), got {lam0_arr.shape}")
         lam = lam0_arr.copy()
-    return _solve_validated(Xa, ya, float(alpha), alpha_vec, lam, float(tol), max_iter, [])
+    shift = _y_shift(ya)
+    if shift == 0:
+        return _solve_validated(Xa, ya, float(alpha), alpha_vec, lam, float(tol), max_iter, [])
+    # c = 2^shift: solve for y / c at α / √c, then scale β back (λ is the same).
+    half = shift // 2
+    if alpha_vec.size:
+        alpha_vec = np.ldexp(alpha_vec, -half)
+        low, high = float(np.min(alpha_vec)), float(np.max(alpha_vec))
+    else:
+        alpha = low = high = math.ldexp(float(alpha), -half)
+    if low < _ALPHA_RANGE[0] or high > _ALPHA_RANGE[1]:
+        raise ValueError(
+            f"alpha must lie in [{math.ldexp(_ALPHA_RANGE[0], half):.3g}, "
+            f"{math.ldexp(_ALPHA_RANGE[1], half):.3g}] for this y (max|y| = "
+            f"{float(np.max(np.abs(ya))):.3g}): the solution for c*y at alpha is c times "
+            "the one for y at alpha/sqrt(c), which must lie in "
+            f"[{_ALPHA_RANGE[0]:g}, {_ALPHA_RANGE[1]:g}]"
+        )
+    res = _solve_validated(Xa, np.ldexp(ya, -shift), float(alpha), alpha_vec, lam, float(tol),
+                           max_iter, [])  # fmt: skip
+    beta = np.ldexp(res.beta, shift)
+    beta.setflags(write=False)
+    return replace(res, beta=beta)
+
+
+def _y_shift(y: NDArray[np.float64]) -> int:
+    """An even k such that y / 2^k has its largest entry near 1, or 0 if y is moderate."""
+    top = float(np.max(np.abs(y)))
+    if top == 0.0 or _Y_MODERATE[0] <= top <= _Y_MODERATE[1]:
+        return 0
+    return 2 * (math.frexp(top)[1] // 2)
 
 
 def path(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import doctest
+import warnings
 
 import numpy as np
 import pytest
@@ -343,6 +344,34 @@ def test_zero_targets_give_zero() -> None:
     res = solve(np.ones((2, 3)), np.zeros(2), 0.1)
     assert res.success and res.n_iter == 0
     np.testing.assert_array_equal(res.beta, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("c", "alpha"),
+    [(1e150, 0.1), (1e-150, 0.1), (1e300, 1e100), (1e-300, 1e-100), (1e200, 1e50), (1e-200, 1e-50)],
+)  # fmt: skip
+def test_extreme_targets_are_solved_without_warnings(c: float, alpha: float) -> None:
+    # β*(α; X, c y) = c β*(α/√c; X, y): compare with the moderate problem.
+    X, y = gaussian(20, 30, 1)
+    reference = solve(X, y, alpha / np.sqrt(c))
+    assert reference.success, reference.message
+    with warnings.catch_warnings(), np.errstate(all="raise", under="ignore"):
+        warnings.simplefilter("error")
+        res = solve(X, c * y, alpha)
+    assert res.success, res.message
+    assert res.primal_residual <= 1e-10 and res.dual_residual <= 1e-10
+    assert np.all(np.isfinite(res.beta)) and not res.beta.flags.writeable
+    np.testing.assert_allclose(res.beta / c, reference.beta, rtol=0,
+                               atol=1e-10 * np.abs(reference.beta).max())  # fmt: skip
+    np.testing.assert_allclose(res.lam, reference.lam, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize(("c", "alpha"), [(1e300, 0.1), (1e-300, 0.1), (1e150, 1e-100)])
+def test_extreme_targets_outside_the_scale_range_are_refused(c: float, alpha: float) -> None:
+    # α/√c is outside [1e-100, 1e100]: an error naming alpha, never a wrong "converged".
+    X, y = gaussian(20, 30, 0, sparse=3)
+    with pytest.raises(ValueError, match=r"alpha must lie in \[.*for this y"):
+        solve(X, c * y, alpha)
 
 
 # --------------------------------------------------------------------------- rank deficiency
