@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +18,13 @@ import dlnsam
 from dlnsam.algorithms import ALGORITHMS, algorithm_from_name
 from dlnsam.metrics import support_recovery
 from dlnsam.problems import Problem, gaussian_problem, load_problem
+from dlnsam.sweep import CONFIRM_ABOVE
 from dlnsam.training import run
 
 DEFAULT_RHO = 0.1
+# Default folders of `dlnsam figures`: the quick figures never replace the full ones.
+FIGURES = "figures"
+QUICK_FIGURES = "figures-quick"
 
 
 def _add_problem_args(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +129,16 @@ def _float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _m_list(text: str) -> list[int | None]:
     out: list[int | None] = []
     for item in (x.strip() for x in text.split(",") if x.strip()):
@@ -136,11 +151,50 @@ def _m_list(text: str) -> list[int | None]:
     return out
 
 
+# The files `dlnsam verify` writes into --out.
+_REPORT_FILES = (
+    "report.json",
+    "report.md",
+    "theorem1_delta_gap.png",
+    "theorem1_predictions.png",
+    "theorem1_typical.png",
+)
+
+
+def _prepare_out(option: str, path: str, force: bool, ours: Sequence[str]) -> Path:
+    """Create the output folder and check it can be written, before any work.
+
+    Raises ValueError naming ``option`` if the folder cannot be made or written,
+    or if it holds files of an earlier run (``ours``) and ``force`` is False.
+    """
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise ValueError(f"{option}: {str(out)!r} exists and is not a folder") from exc
+    except OSError as exc:  # a parent is a file, no permission, read-only file system
+        raise ValueError(f"{option}: cannot create {str(out)!r}: {exc.strerror}") from exc
+    # A real write: os.access says yes to root on a read-only file system.
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{option}: cannot write in {str(out)!r}: {exc.strerror}") from exc
+    earlier = [name for name in ours if (out / name).exists()]
+    if earlier and not force:
+        raise ValueError(
+            f"{option}: {str(out)!r} holds an earlier report ({', '.join(earlier[:2])}); "
+            "pass --force to replace it, or choose another folder"
+        )
+    return out
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from dlnsam import plots
     from dlnsam.verify import theorem1
 
     problem = _problem(args)
+    out = _prepare_out("--out", args.out, args.force, _REPORT_FILES)
     if args.rhos is not None:
         rhos = args.rhos
     else:
@@ -154,10 +208,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         t_max=args.t_max,
         exact_tol=args.exact_tol,
         workers=args.workers,
+        progress=not args.no_progress,
     )
     print(report.summary())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "report.md").write_text(report.to_markdown())
     figures = {
@@ -198,6 +251,10 @@ def _cmd_figures(args: argparse.Namespace) -> int:
             raise ValueError(f"--only: no experiment {unknown} in {folder}")
         scripts = [p for p in scripts if p.stem in args.only]
     mode = "quick" if args.quick else "full"
+    if args.out is None:
+        args.out = QUICK_FIGURES if args.quick else FIGURES
+    # Regenerating figures replaces them by design: only check the folder is usable.
+    _prepare_out("--out", args.out, True, ())
     total = time.perf_counter()
     for script in scripts:
         start = time.perf_counter()
@@ -214,18 +271,35 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_to_run(n_cells: int) -> bool:
+    print(f"dlnsam sweep: run all {n_cells:,} cells? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    import warnings
+
     from dlnsam.sweep import run_sweep
 
+    def one_line_warning(message: Warning | str, *args: object, **kwargs: object) -> None:
+        print(f"dlnsam sweep: warning: {message}", file=sys.stderr)
+
+    # A large grid runs with --yes, or when the user at the terminal says so.
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    confirm = True if args.yes else (_ask_to_run if interactive else False)
     try:
-        result = run_sweep(
-            args.config,
-            output=args.output,
-            backend=args.backend,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            progress=not args.no_progress,
-        )
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning
+            result = run_sweep(
+                args.config,
+                output=args.output,
+                backend=args.backend,
+                workers=args.workers,
+                scheduler=args.scheduler,
+                progress=not args.no_progress,
+                force=args.force,
+                confirm=confirm,
+            )
     except ImportError as exc:  # the dask backend without dask installed
         print(f"dlnsam sweep: error: {exc}", file=sys.stderr)
         return 2
@@ -290,8 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Theorem 1: the exact identity beta(t) = 2 alpha_t^2 sinh(X^T lambda_t), the exact "
         "effective-alpha prediction of the limit, the O(rho^2) first-order gap, the typical "
         "||Delta||_1 ~ 2 rho (d/m) int L and the 1-SAM / n-SAM shrinkage ratio. Prints a table and "
-        "one PASS/FAIL line per claim, writes report.json, report.md and PNG figures to --out. "
-        "Exit code 1 if a claim fails.",
+        "one PASS/FAIL line per claim, writes report.json, report.md and PNG figures to --out "
+        "(refusing to replace an earlier report without --force). The first run also "
+        "compiles the Numba kernels (once; cached afterwards). Exit code 1 if a claim "
+        "fails, 2 for a usage error.",
     )
     p_ver.add_argument(
         "--alpha", type=float, default=0.05, help="initialization scale (default 0.05)"
@@ -320,8 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=1e-8,
         help="tolerance of the exact identity and prediction (default 1e-8)",
     )
-    p_ver.add_argument("--workers", type=int, help="processes for the flows (default: all cores)")
+    p_ver.add_argument(
+        "--workers", type=_positive_int, help="processes for the flows, >= 1 (default: all cores)"
+    )
     p_ver.add_argument("--out", default="report", help="output directory (default ./report)")
+    p_ver.add_argument("--force", action="store_true", help="replace an earlier report in --out")
+    p_ver.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar or compilation notice on stderr",
+    )
     _add_problem_args(p_ver)
     p_ver.set_defaults(func=_cmd_verify)
 
@@ -330,10 +414,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a grid of experiments from a TOML config, resumable",
         description="Run every cell of a sweep (problems x algorithms x hyperparameters, see "
         "experiments/example_sweep.toml) that is not yet in the results file, in parallel, "
-        "appending one JSON line per cell. Running it again resumes an interrupted sweep. "
+        "appending one JSON line per cell. Running it again resumes an interrupted sweep; "
+        "a results file holding rows that are not cells of the config (the grid changed) is "
+        "refused unless --force. The results file is locked while the sweep runs, so a second "
+        "sweep on it refuses to start (on NFS only if the server supports locks; where the "
+        "file system has no locks, a warning). Outputs are checked before any cell runs. "
         "Options override the config's [sweep] table. Exit code 0 when every cell is done "
         "(failed cells are recorded with their status and message), 130 when interrupted "
-        "(Ctrl-C or SIGTERM), 2 for a config error.",
+        "(Ctrl-C or SIGTERM), 2 for a config or output error.",
     )
     p_swp.add_argument("config", metavar="CONFIG.toml", help="the sweep configuration")
     p_swp.add_argument(
@@ -352,7 +440,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="tcp://host:port",
         help="address of a running Dask scheduler (implies --backend dask)",
     )
-    p_swp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p_swp.add_argument(
+        "--no-progress", action="store_true", help="no cell count and no progress bar on stderr"
+    )
+    p_swp.add_argument(
+        "--force",
+        action="store_true",
+        help="resume into a results file that holds rows of another grid, keeping them",
+    )
+    p_swp.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"run a grid of more than {CONFIRM_ABOVE:,} cells without asking (without a "
+        "terminal, such a grid is refused unless --yes)",
+    )
     p_swp.set_defaults(func=_cmd_sweep)
 
     p_fig = sub.add_parser(
@@ -360,10 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="regenerate every figure from the experiment scripts",
         description="Run every experiment script of --experiments (each defines "
         "run(quick, results) returning named figures), resuming from the results saved "
-        "in --results, and save each figure as PNG and PDF in --out.",
+        "in --results, and save each figure as PNG and PDF in --out. Timings: see the "
+        "README.",
     )
     p_fig.add_argument(
-        "--quick", action="store_true", help="smaller grids: a few minutes on 2 cores"
+        "--quick",
+        action="store_true",
+        help=f"smaller grids, figures in ./{QUICK_FIGURES} unless --out is given",
     )
     p_fig.add_argument(
         "--experiments", default="experiments", help="folder of scripts (default ./experiments)"
@@ -371,7 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_fig.add_argument(
         "--results", default="results", help="folder of sweep results (default ./results)"
     )
-    p_fig.add_argument("--out", default="figures", help="output folder (default ./figures)")
+    p_fig.add_argument(
+        "--out",
+        help=f"output folder (default ./{FIGURES}, or ./{QUICK_FIGURES} with --quick)",
+    )
     p_fig.add_argument(
         "--only", nargs="+", metavar="NAME", help="run only these experiments (script names)"
     )
@@ -386,6 +493,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ValueError as exc:
+        print(f"dlnsam {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # Only an error about a named file (a user path) is a usage error; an
+        # OSError without a file name is not the user's doing, so it propagates.
+        if exc.filename is None:
+            raise
         print(f"dlnsam {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

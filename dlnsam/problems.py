@@ -115,10 +115,20 @@ class Problem:
                     f"beta_star must have shape ({X.shape[1]},), got {beta_star.shape}"
                 )
             object.__setattr__(self, "beta_star", beta_star)
+        self._freeze()
+
+    def _freeze(self) -> None:
         for name in ("X", "y", "X_test", "y_test", "beta_star"):
             arr = getattr(self, name)
             if arr is not None:
                 arr.setflags(write=False)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # Unpickled arrays come back writable, a Numba signature other than the
+        # read-only one: a worker process would compile (and run) its own copy
+        # of every kernel instead of loading the one its parent cached.
+        self.__dict__.update(state)
+        self._freeze()
 
     @property
     def n(self) -> int:

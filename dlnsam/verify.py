@@ -23,19 +23,24 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import sys
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.linalg
+from numba.core.dispatcher import Dispatcher
 from numpy.typing import ArrayLike, NDArray
+from tqdm import tqdm
 
 from dlnsam import hypentropy
 from dlnsam._validation import alpha_vector, positive_float
 from dlnsam.algorithms import GD, SAM
-from dlnsam.flows import FlowResult, flow
+from dlnsam.flows import FlowResult, check_alpha, flow
 from dlnsam.metrics import support_recovery
 from dlnsam.problems import Problem
 from dlnsam.results import json_safe
@@ -54,6 +59,22 @@ DEFAULT_RHOS: tuple[float, ...] = tuple(float(r) for r in np.geomspace(0.01, 0.3
 
 # α below this cannot be represented by the hypentropy solver (exp(−2Δ) underflows).
 _ALPHA_FLOOR = 1e-100
+
+# Printed residuals below these floors are shown as "<floor": they are float64
+# rounding accumulated over the flow, and their digits change with the machine
+# code of the kernels (freshly compiled or loaded from Numba's cache) and the CPU.
+IDENTITY_PRINT_FLOOR = 1e-12
+EXACT_PRINT_FLOOR = 1e-10
+
+# Relative residual ‖y − P_range(X) y‖ / ‖y‖ above which y counts as not
+# interpolable (far above the rounding of a projection, far below label noise).
+_RANGE_TOL = 1e-8
+
+# Seconds the first kernel call may take before the user is told it compiles
+# (loading the cached kernels takes a few seconds at most, even on a busy machine).
+_COMPILE_NOTICE_AFTER = 5.0
+# What a cold compilation of the kernels of theorem1 takes (2 cores), for the notice.
+_COMPILE_SECONDS = "about a minute on 2 cores"
 
 
 def identity_residual(
@@ -151,7 +172,8 @@ class Theorem1Row:
         Scalar α̂ fitted to β_flow alone (:func:`dlnsam.hypentropy.fit_alpha`,
         the classical inverse problem) and its normalized null-space residual. A
         large residual means no single α explains β (the per-coordinate Δ is
-        uneven); ``note`` says when the fit is ill-determined.
+        uneven); ``note`` says when the fit is ill-determined. NaN when α_t
+        underflows (the state is then rounding noise).
     alpha_closest, alpha_closest_distance : float
         The α of the point of the hypentropy path nearest to β_flow
         (:func:`dlnsam.hypentropy.closest_alpha`) and the relative distance.
@@ -289,8 +311,10 @@ class Theorem1Report:
             lines.append(
                 f"{r.algorithm:<6} {r.rho:>7.4g} {r.status[:10]:<10} {r.integral_loss:>9.4f} "
                 f"{r.delta_l1:>10.4g} {_fmt(r.typical_ratio, '.3f'):>8} "
-                f"{_fmt(r.delta_gap_l1, '.2e'):>9} {_fmt(r.identity_residual, '.1e'):>9} "
-                f"{_fmt(r.err_exact, '.1e'):>9} {_fmt(r.err_first_order, '.1e'):>9} "
+                f"{_fmt(r.delta_gap_l1, '.2e'):>9} "
+                f"{_fmt(r.identity_residual, '.1e', IDENTITY_PRINT_FLOOR):>9} "
+                f"{_fmt(r.err_exact, '.1e', EXACT_PRINT_FLOOR):>9} "
+                f"{_fmt(r.err_first_order, '.1e'):>9} "
                 f"{_fmt(r.err_typical, '.1e'):>9} {_fmt(r.alpha_hat, '.3e'):>9} "
                 f"{_fmt(r.alpha_closest, '.3e'):>9} "
                 f"{_fmt(r.test_loss, '.2e'):>9}"
@@ -345,8 +369,8 @@ class Theorem1Report:
                 ),
             ),
             ("‖Δ−Δ⁽¹⁾‖₁", lambda r: _fmt(r.delta_gap_l1, ".2e")),
-            ("identity", lambda r: _fmt(r.identity_residual, ".1e")),
-            ("exact", lambda r: _fmt(r.err_exact, ".1e")),
+            ("identity", lambda r: _fmt(r.identity_residual, ".1e", IDENTITY_PRINT_FLOOR)),
+            ("exact", lambda r: _fmt(r.err_exact, ".1e", EXACT_PRINT_FLOOR)),
             ("first order", lambda r: _fmt(r.err_first_order, ".1e")),
             ("typical", lambda r: _fmt(r.err_typical, ".1e")),
             ("α̂ (fit_alpha)", lambda r: _fmt(r.alpha_hat, ".3e")),
@@ -382,8 +406,12 @@ class Theorem1Report:
         return "\n".join(out)
 
 
-def _fmt(value: float, spec: str) -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+def _fmt(value: float, spec: str, floor: float = 0.0) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value < floor:
+        return f"<{floor:.0e}"
+    return format(value, spec)
 
 
 def _relative_error(beta: NDArray, target: NDArray) -> float:
@@ -442,18 +470,23 @@ def _row(
         notes.append(f"flow {res.status} at t={res.t_end:.3g} ({res.message}); no limit to compare")
     # Once α_t underflows double precision, so do u and v: nothing left to check.
     ident = math.nan
-    if np.min(log_alpha - res.delta) >= math.log(_ALPHA_FLOOR):
+    underflow = np.min(log_alpha - res.delta) < math.log(_ALPHA_FLOOR)
+    if not underflow:
         ident = identity_residual(problem.X, beta, log_alpha - res.delta, null_basis)
     else:
+        # Such a state is rounding noise: its digits, and any alpha fitted to it,
+        # change with the machine code of the kernels.
         notes.append(
-            f"alpha_t below {_ALPHA_FLOOR:g}: the state underflows, identity not checkable"
+            f"alpha_t below {_ALPHA_FLOOR:g}: the state underflows, identity and alpha^ "
+            "not checkable"
         )
     alpha_hat = alpha_hat_res = alpha_closest = alpha_closest_dist = math.nan
     if np.any(beta != 0):
-        fit = hypentropy.fit_alpha(problem.X, beta)
-        alpha_hat, alpha_hat_res = fit.alpha, fit.residual
-        if not fit.success:
-            notes.append(f"alpha^ (fit_alpha) ill-determined: {fit.message}")
+        if not underflow:
+            fit = hypentropy.fit_alpha(problem.X, beta)
+            alpha_hat, alpha_hat_res = fit.alpha, fit.residual
+            if not fit.success:
+                notes.append(f"alpha^ (fit_alpha) ill-determined: {fit.message}")
         near = hypentropy.closest_alpha(problem.X, problem.y, beta)
         alpha_closest, alpha_closest_dist = near.alpha, near.distance
         if not near.success:
@@ -495,6 +528,86 @@ def _row(
     )
 
 
+def _check_interpolating(problem: Problem) -> NDArray:
+    """The null-space basis of X; ValueError unless the problem has many interpolators."""
+    X, y = problem.X, problem.y
+    n, d = X.shape
+    U, s, _ = np.linalg.svd(X, full_matrices=False)
+    rank = int(np.sum(s > max(n, d) * np.finfo(float).eps * (s[0] if s.size else 0.0)))
+    y_norm = float(np.linalg.norm(y))
+    off_range = y - U[:, :rank] @ (U[:, :rank].T @ y)
+    residual = float(np.linalg.norm(off_range)) / y_norm if y_norm > 0 else 0.0
+    if residual > _RANGE_TOL:
+        raise ValueError(
+            f"no interpolator: y is not in the range of X (n = {n}, d = {d}, rank {rank}; "
+            f"||y - P y|| / ||y|| = {residual:.2e}), so no beta fits the labels exactly "
+            "and the flows have no interpolating limit. Theorem 1 is about interpolation: "
+            "use n < d (with label noise, n >= d leaves no interpolator)"
+        )
+    if rank == d:
+        raise ValueError(
+            f"X has full column rank (n = {n}, d = {d}, rank {rank}): the interpolator "
+            "is unique, so every alpha and rho lead to the same limit and Theorem 1 "
+            "has nothing to check. Use n < d"
+        )
+    return scipy.linalg.null_space(X)
+
+
+def _warm_hypentropy(problem: Problem) -> None:
+    """Call the hypentropy kernels once on a tiny problem of the same dtypes."""
+    X = problem.X[:1, :2].copy() if problem.d >= 2 else problem.X[:1]
+    y = X @ np.ones(X.shape[1])
+    if not np.any(y):
+        return
+    beta = hypentropy.solve(X, y, 0.1).beta
+    hypentropy.fit_alpha(X, beta)
+    hypentropy.closest_alpha(X, y, beta)
+
+
+@contextmanager
+def _compile_notice(enabled: bool) -> Iterator[None]:
+    """Tell stderr about a long first kernel call (Numba compiling), and its time."""
+    if not enabled:
+        yield
+        return
+    start = time.perf_counter()
+    told = threading.Event()
+
+    def tell() -> None:
+        told.set()
+        print(
+            "compiling Numba kernels on first use "
+            f"({_COMPILE_SECONDS}, once; cached afterwards)...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    misses = _compilations()
+    timer = threading.Timer(_COMPILE_NOTICE_AFTER, tell)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if told.is_set():
+            seconds = time.perf_counter() - start
+            what = "compiled" if _compilations() > misses else "loaded the cached kernels"
+            print(f"{what} in {seconds:.0f} s", file=sys.stderr, flush=True)
+
+
+def _compilations() -> int:
+    """How many signatures the kernels of dlnsam compiled (Numba cache misses) so far."""
+    count = 0
+    for name, module in list(sys.modules.items()):
+        if name.startswith("dlnsam._") and module is not None:
+            for obj in vars(module).values():
+                stats = getattr(obj, "stats", None)
+                if isinstance(obj, Dispatcher) and stats is not None:
+                    count += sum(stats.cache_misses.values())
+    return count
+
+
 def _label(m: int, n: int) -> str:
     return "1-SAM" if m == 1 else ("n-SAM" if m == n else f"{m}-SAM")
 
@@ -531,6 +644,7 @@ def theorem1(
     typical_range: tuple[float, float] = (2.0 / 3.0, 1.5),
     shrinkage_range: tuple[float, float] = (0.5, 2.0),
     workers: int | None = None,
+    progress: bool = False,
 ) -> Theorem1Report:
     """Verify Theorem 1 on a problem: run GF and SAM(ρ, m) flows, compare to predictions.
 
@@ -557,13 +671,25 @@ def theorem1(
     shrinkage_range : (float, float)
         Accepted (‖Δ_1-SAM‖₁ / ‖Δ_n-SAM‖₁) / n at the smallest ρ.
     workers : int, optional
-        Processes for the flows (default: all cores; 1 runs in-process).
+        Processes for the flows, >= 1 (default: all cores; 1 runs in-process).
+    progress : bool, default False
+        Show a progress bar of the flows on stderr, and say so on stderr when
+        the first call of the kernels takes long (Numba compiling them on
+        first use).
 
     Returns
     -------
     Theorem1Report
         Rows, slopes, shrinkage ratios and claims; ``report.passed`` is True
         when every claim holds.
+
+    Raises
+    ------
+    ValueError
+        For a bad argument, and for a problem the theorem is not about: X of
+        full column rank (n >= d; the interpolator, if any, is unique and α
+        plays no role) or y outside the range of X (no interpolator at all,
+        e.g. label noise with n >= d).
 
     Notes
     -----
@@ -596,6 +722,7 @@ def theorem1(
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a dlnsam.Problem, got {type(problem).__name__}")
     alpha = positive_float(alpha, "alpha")
+    check_alpha(alpha)
     rho_list = sorted({positive_float(r, "rhos") for r in rhos})
     if not rho_list:
         raise ValueError("rhos must hold at least one radius")
@@ -606,29 +733,48 @@ def theorem1(
         m_list.append(algo.kernel_params(n).m)
     m_list = list(dict.fromkeys(m_list))
     exact_tol = positive_float(exact_tol, "exact_tol")
+    if workers is None:
+        workers = os.cpu_count() or 1
+    elif isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(
+            f"workers must be a positive integer (or None for all cores), got {workers!r}"
+        )
+    null_basis = _check_interpolating(problem)
     flow_kwargs = {"rtol": rtol, "atol": atol, "loss_tol": loss_tol, "t_max": t_max}
 
     jobs = [("GF", 0.0, n, GD())]
     jobs += [(_label(m, n), rho, m, SAM(rho, m)) for m in m_list for rho in rho_list]
-    # Validate every setting in-process before fanning out.
-    flow(problem, GD(), alpha=alpha, **flow_kwargs, max_steps=1)
+    # Validate every setting in-process before fanning out. This first call also
+    # compiles the kernels (or loads them from Numba's cache) once for the
+    # workers, which receive the problem with the same (read-only) array types.
+    with _compile_notice(progress):
+        flow(problem, GD(), alpha=alpha, **flow_kwargs, max_steps=1)
+        _warm_hypentropy(problem)
 
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
     args = [(problem, algo, alpha, flow_kwargs) for *_, algo in jobs]
-    if workers <= 1:
-        results = [_run_flow(a) for a in args]
-    else:
-        # forkserver (where available) avoids forking a process that may hold threads.
-        methods = multiprocessing.get_all_start_methods()
-        method = "forkserver" if "forkserver" in methods else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            # Small-m, large-ρ flows are the slowest: start them first.
-            order = sorted(range(len(jobs)), key=lambda i: (jobs[i][2], -jobs[i][1]))
-            futures = {i: pool.submit(_run_flow, args[i]) for i in order}
-            results = [futures[i].result() for i in range(len(jobs))]
+    bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="flow", desc="verify")
+    with bar:
+        if workers == 1:
+            results = []
+            for a in args:
+                results.append(_run_flow(a))
+                bar.update()
+        else:
+            # forkserver (where available) avoids forking a process that may hold threads.
+            methods = multiprocessing.get_all_start_methods()
+            method = "forkserver" if "forkserver" in methods else "spawn"
+            context = multiprocessing.get_context(method)
+            with ProcessPoolExecutor(int(workers), mp_context=context) as pool:
+                # Small-m, large-ρ flows are the slowest: start them first.
+                order = sorted(range(len(jobs)), key=lambda i: (jobs[i][2], -jobs[i][1]))
+                futures = {pool.submit(_run_flow, args[i]): i for i in order}
+                done: dict[int, FlowResult] = {}
+                for future in as_completed(futures):
+                    done[futures[future]] = future.result()
+                    bar.update()
+            results = [done[i] for i in range(len(jobs))]
 
     a_vec = alpha_vector(alpha, problem.d)
-    null_basis = scipy.linalg.null_space(problem.X)
     rows = [
         _row(problem, res, a_vec, null_basis, label, rho, m)
         for (label, rho, m, _), res in zip(jobs, results, strict=True)
@@ -697,7 +843,7 @@ def _claims(
         Claim(
             "exact identity beta(t) = 2 alpha_t^2 sinh(X^T lambda_t) at t_end, every flow",
             bool(ident) and worst <= exact_tol,
-            f"worst residual {worst:.2e} over {len(ident)} flows",
+            f"worst residual {_fmt(worst, '.2e', IDENTITY_PRINT_FLOOR)} over {len(ident)} flows",
             f"<= {exact_tol:g}",
             f"{skipped} flow(s) not checkable (alpha_t below {_ALPHA_FLOOR:g})" if skipped else "",
         )
@@ -710,7 +856,8 @@ def _claims(
         Claim(
             "exact prediction: converged flow limit = beta*(alpha exp(-Delta))",
             bool(conv) and worst <= exact_tol,
-            f"worst relative error {worst:.2e} over {len(conv)} converged flows",
+            f"worst relative error {_fmt(worst, '.2e', EXACT_PRINT_FLOOR)} over {len(conv)} "
+            "converged flows",
             f"<= {exact_tol:g}",
             ("not converged, no limit: " + ", ".join(missing)) if missing else "",
         )

@@ -75,3 +75,86 @@ def test_console_script_is_installed() -> None:
     assert script.is_file(), "the dlnsam console script is not installed next to python"
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"dlnsam {dlnsam.__version__}"
+
+
+@pytest.fixture
+def no_theorem(monkeypatch):
+    """Make any computation of the theorem an error: usage is checked before work."""
+    from dlnsam import verify
+
+    def fail(*args, **kwargs):
+        raise AssertionError("theorem1 ran before the usage error was found")
+
+    monkeypatch.setattr(verify, "theorem1", fail)
+
+
+def _verify_error(args: list[str], capsys) -> str:
+    assert main(["verify", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlnsam verify: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_verify_checks_its_output_folder_before_any_work(tmp_path, capsys, no_theorem) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    err = _verify_error(["--out", str(a_file)], capsys)
+    assert "--out" in err and "exists and is not a folder" in err
+    err = _verify_error(["--out", str(a_file / "sub")], capsys)
+    assert "--out" in err and "cannot create" in err
+    assert a_file.read_text() == "not a folder"
+
+
+def test_verify_refuses_an_unwritable_output_folder(tmp_path, capsys, monkeypatch, no_theorem):
+    import tempfile
+
+    def read_only(*args, **kwargs):  # as root, chmod does not stop writes
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    err = _verify_error(["--out", str(tmp_path / "out")], capsys)
+    assert "--out" in err and "cannot write in" in err and "Permission denied" in err
+
+
+def test_verify_refuses_to_replace_an_earlier_report(tmp_path, capsys, no_theorem) -> None:
+    (tmp_path / "report.json").write_text("{}")
+    err = _verify_error(["--out", str(tmp_path)], capsys)
+    assert "holds an earlier report (report.json)" in err and "--force" in err
+    assert (tmp_path / "report.json").read_text() == "{}"
+
+
+def test_verify_force_replaces_an_earlier_report(tmp_path, capsys) -> None:
+    (tmp_path / "report.md").write_text("old")
+    args = ["verify", "--n", "10", "--d", "14", "--k", "2", "--seed", "1", "--alpha", "0.1",
+            "--rhos", "0.01,0.02,0.04", "--workers", "1", "--out", str(tmp_path),
+            "--force"]  # fmt: skip
+    assert main(args) == 0
+    assert (tmp_path / "report.md").read_text().startswith("# Theorem 1")
+    assert "verify" in capsys.readouterr().err  # the progress bar
+
+
+def test_verify_refuses_workers_below_one(capsys, no_theorem) -> None:
+    for value in ("0", "-1"):
+        with pytest.raises(SystemExit) as exc:
+            main(["verify", "--workers", value])
+        assert exc.value.code == 2
+        assert "argument --workers: expected a positive integer" in capsys.readouterr().err
+
+
+def test_oserror_on_a_user_path_is_one_line_not_a_traceback(monkeypatch, capsys) -> None:
+    import dlnsam.cli
+
+    def missing(args):
+        raise FileNotFoundError(2, "No such file or directory", "data.csv")
+
+    monkeypatch.setattr(dlnsam.cli, "_problem", missing)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err == "dlnsam run: error: [Errno 2] No such file or directory: 'data.csv'\n"
+
+    def internal(args):  # no file name: not a usage error, so not hidden
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(dlnsam.cli, "_problem", internal)
+    with pytest.raises(OSError, match="Cannot allocate memory"):
+        main(["run"])

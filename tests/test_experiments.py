@@ -47,3 +47,34 @@ def test_figures_command_errors(tmp_path, capsys) -> None:
     assert "no folder" in capsys.readouterr().err
     assert main(["figures", "--experiments", str(EXPERIMENTS), "--only", "nope"]) == 2
     assert "no experiment ['nope']" in capsys.readouterr().err
+
+
+def test_quick_figures_leave_the_committed_folder_alone(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "figures").mkdir()
+    args = ["figures", "--quick", "--experiments", str(EXPERIMENTS), "--results",
+            str(tmp_path / "results"), "--only", "loss_curves"]  # fmt: skip
+    assert main(args) == 0
+    assert list((tmp_path / "figures").iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "figures-quick").iterdir()) == [
+        "b_loss_curves.pdf",
+        "b_loss_curves.png",
+    ]
+    assert "figures (PNG and PDF) in figures-quick/" in capsys.readouterr().out
+
+
+def test_figures_help_makes_no_time_claim_of_its_own(capsys) -> None:
+    """Measured timings live in the README only, so they cannot disagree."""
+    with pytest.raises(SystemExit):
+        main(["figures", "--help"])
+    out = capsys.readouterr().out
+    assert "minute" not in out and " s " not in out and "figures-quick" in out
+    readme = " ".join((EXPERIMENTS / "README.md").read_text().split())
+    assert "minute" not in readme and "the README gives the measured times" in readme
+
+
+def test_figures_checks_its_output_folder_first(tmp_path, capsys) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert main(["figures", "--experiments", str(EXPERIMENTS), "--out", str(a_file)]) == 2
+    assert "--out" in capsys.readouterr().err

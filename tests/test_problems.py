@@ -270,3 +270,14 @@ def test_cli_refuses_a_negative_seed_in_one_line(command: str, capsys) -> None:
     assert main([command, "--seed", "-1"]) == 2
     err = capsys.readouterr().err
     assert err == f"dlnsam {command}: error: seed must be >= 0, got -1\n"
+
+
+def test_an_unpickled_problem_keeps_read_only_arrays() -> None:
+    """Worker processes receive problems pickled: same array types, same compiled kernels."""
+    import pickle
+
+    p = gaussian_problem(5, 8, 2, seed=0, n_test=3)
+    q = pickle.loads(pickle.dumps(p))
+    for name in ("X", "y", "X_test", "y_test", "beta_star"):
+        assert not getattr(q, name).flags.writeable, name
+        np.testing.assert_array_equal(getattr(q, name), getattr(p, name))

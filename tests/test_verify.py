@@ -113,6 +113,9 @@ def test_identity_residual_is_zero_exactly_on_the_hypentropy_form() -> None:
         ({"ms": [3]}, "m = 3 does not divide"),
         ({"rtol": -1.0}, "rtol must be > 0"),
         ({"exact_tol": 0.0}, "exact_tol must be > 0"),
+        ({"workers": 0}, "workers must be a positive integer"),
+        ({"workers": -2}, "workers must be a positive integer"),
+        ({"workers": 1.5}, "workers must be a positive integer"),
     ],
 )
 def test_bad_input(problem, kwargs, match) -> None:
@@ -151,7 +154,7 @@ def test_cli_verify_writes_the_report(tmp_path, capsys) -> None:
     for name in ("report.md", "theorem1_delta_gap.png", "theorem1_predictions.png"):
         assert (out / name).stat().st_size > 0
     code = main([*args, "--rhos", "0.02,0.04", "--workers", "1", "--out", str(out), "--exact-tol",
-                 "1e-15"])  # fmt: skip
+                 "1e-15", "--force"])  # fmt: skip
     assert code == 1 and "overall: FAIL" in capsys.readouterr().out
 
 
@@ -159,3 +162,129 @@ def test_cli_verify_rejects_bad_lists(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["verify", "--ms", "1,x"])
     assert "m values are integers or 'n'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("noise", "match"),
+    [
+        # With label noise and n > d no beta fits the labels: no interpolator at all.
+        (0.1, r"no interpolator: y is not in the range of X \(n = 30, d = 20"),
+        # Without noise the interpolator exists but is unique: alpha plays no role.
+        (0.0, r"X has full column rank \(n = 30, d = 20, rank 20\): the interpolator is unique"),
+    ],
+)
+def test_refuses_problems_without_many_interpolators(noise, match) -> None:
+    p = dlnsam.gaussian_problem(30, 20, 3, noise=noise, seed=0)
+    with pytest.raises(ValueError, match=match):
+        theorem1(p, rhos=[0.02], workers=1, t_max=10.0)
+
+
+def test_cli_names_the_missing_interpolator_in_one_line(tmp_path, capsys) -> None:
+    args = ["verify", "--n", "30", "--d", "20", "--noise", "0.1", "--rhos", "0.02"]
+    assert main([*args, "--workers", "1", "--t-max", "10", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlnsam verify: error: no interpolator") and err.count("\n") == 1
+    assert "full column rank" not in err
+
+
+def test_progress_bar_goes_to_stderr_only_when_asked(problem, capsys) -> None:
+    theorem1(problem, alpha=0.1, rhos=[0.02], workers=1, progress=True)
+    out, err = capsys.readouterr()
+    assert "verify" in err and "3/3" in err and "flow" in err and out == ""
+    theorem1(problem, alpha=0.1, rhos=[0.02], workers=1)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_slow_first_kernel_call_is_announced_with_its_time(monkeypatch, capsys) -> None:
+    import time
+
+    from dlnsam import verify
+
+    monkeypatch.setattr(verify, "_COMPILE_NOTICE_AFTER", 0.05)
+    compiled = iter([3, 5])  # Numba cache misses before and after
+    monkeypatch.setattr(verify, "_compilations", lambda: next(compiled))
+    with verify._compile_notice(True):
+        time.sleep(0.3)
+    err = capsys.readouterr().err
+    assert err.startswith("compiling Numba kernels on first use (about ")
+    assert "once; cached afterwards)" in err and "\ncompiled in " in err
+    monkeypatch.setattr(verify, "_compilations", lambda: 5)  # nothing compiled: say so
+    with verify._compile_notice(True):
+        time.sleep(0.3)
+    assert "\nloaded the cached kernels in " in capsys.readouterr().err
+    with verify._compile_notice(True):  # a fast call (kernels cached) says nothing
+        pass
+    with verify._compile_notice(False):
+        time.sleep(0.3)
+    assert capsys.readouterr().err == ""
+
+
+def test_printed_report_hides_rounding_noise(report) -> None:
+    """Residuals at the float64 rounding floor print the same whatever their last digits.
+
+    The same flow gives different last bits from freshly compiled kernels and
+    from Numba's cache; those are the values of the two cases.
+    """
+    import dataclasses
+
+    def with_noise(identity: float, exact: float):
+        rows = [dataclasses.replace(r, identity_residual=identity, err_exact=exact)
+                for r in report.rows]  # fmt: skip
+        return dataclasses.replace(report, rows=rows)
+
+    a, b = (
+        with_noise(1.6398573041380314e-14, 4.036634833020899e-11),
+        with_noise(2.0597719813807693e-14, 3.9992874167306294e-11),
+    )
+    assert a.summary() == b.summary() and a.to_markdown() == b.to_markdown()
+    assert "<1e-12" in a.summary() and "<1e-10" in a.summary()
+    # Values above the floors are printed as before.
+    c = with_noise(3.0e-9, 2.0e-9)
+    assert "3.0e-09" in c.table() and "2.0e-09" in c.table()
+
+
+def test_no_alpha_is_fitted_to_an_underflowed_state(problem) -> None:
+    """Once alpha_t underflows, beta is rounding noise: no identity, no alpha^."""
+    import dataclasses
+
+    import scipy.linalg
+
+    from dlnsam import verify
+
+    res = dlnsam.flow(problem, dlnsam.SAM(0.05, m=1), alpha=0.1, t_max=50.0)
+    sunk = dataclasses.replace(res, delta=res.delta + 300.0)  # alpha e^-300 < 1e-100
+    null = scipy.linalg.null_space(problem.X)
+    alpha = np.full(problem.d, 0.1)
+    row = verify._row(problem, sunk, alpha, null, "1-SAM", 0.05, 1)
+    assert math.isnan(row.identity_residual) and math.isnan(row.alpha_hat)
+    assert "identity and alpha^ not checkable" in row.note
+    assert "fit_alpha" not in row.note
+    assert math.isfinite(verify._row(problem, res, alpha, null, "1-SAM", 0.05, 1).alpha_hat)
+
+
+def test_workers_run_the_kernels_the_caller_compiled(problem, monkeypatch) -> None:
+    """The first flow call, which compiles, sees the arrays exactly as the workers do.
+
+    Workers receive the problem pickled. Were its arrays of another Numba type
+    there (writable rather than read-only), every worker would compile its own
+    kernel on a cold cache and run freshly compiled code, whose last bits differ
+    from the cached code of a warm run.
+    """
+    import pickle
+
+    import numba
+
+    from dlnsam import verify
+
+    seen = []
+
+    def spy(p, *args, **kwargs):
+        seen.append(p)
+        return dlnsam.flow(p, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "flow", spy)  # workers do not see the spy
+    theorem1(problem, alpha=0.1, rhos=[0.02], workers=2)
+    received = pickle.loads(pickle.dumps(problem))
+    assert len(seen) == 1
+    for name in ("X", "y", "X_test", "y_test"):
+        assert numba.typeof(getattr(seen[0], name)) == numba.typeof(getattr(received, name))
