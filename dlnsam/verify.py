@@ -63,8 +63,11 @@ _ALPHA_FLOOR = 1e-100
 # Printed residuals below these floors are shown as "<floor": they are float64
 # rounding accumulated over the flow, and their digits change with the machine
 # code of the kernels (freshly compiled or loaded from Numba's cache) and the CPU.
+# Above the floor, the exact errors (the integrator's error, about 4e-11 by
+# default) move by about 1% with that machine code, so they are printed to two
+# significant digits.
 IDENTITY_PRINT_FLOOR = 1e-12
-EXACT_PRINT_FLOOR = 1e-10
+EXACT_PRINT_FLOOR = 1e-12
 
 # Relative residual ‖y − P_range(X) y‖ / ‖y‖ above which y counts as not
 # interpolable (far above the rounding of a projection, far below label noise).
@@ -856,7 +859,7 @@ def _claims(
         Claim(
             "exact prediction: converged flow limit = beta*(alpha exp(-Delta))",
             bool(conv) and worst <= exact_tol,
-            f"worst relative error {_fmt(worst, '.2e', EXACT_PRINT_FLOOR)} over {len(conv)} "
+            f"worst relative error {_fmt(worst, '.1e', EXACT_PRINT_FLOOR)} over {len(conv)} "
             "converged flows",
             f"<= {exact_tol:g}",
             ("not converged, no limit: " + ", ".join(missing)) if missing else "",

@@ -983,8 +983,8 @@ def test_a_sweep_prints_its_cell_count_and_name(tmp_path, capsys) -> None:
 def test_experiments_name_their_progress_bars(name: str, tmp_path, monkeypatch) -> None:
     from dlnsam.cli import _load_experiment
 
-    # The scripts beside the dlnsam package under test.
-    folder = Path(dlnsam.__file__).resolve().parents[1] / "experiments"
+    # The scripts of this checkout (the package itself may be installed elsewhere).
+    folder = Path(__file__).resolve().parents[1] / "experiments"
     module = _load_experiment(folder / f"{name}.py")
     labels = []
 
