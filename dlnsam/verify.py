@@ -77,7 +77,7 @@ _RANGE_TOL = 1e-8
 # (loading the cached kernels takes a few seconds at most, even on a busy machine).
 _COMPILE_NOTICE_AFTER = 5.0
 # What a cold compilation of the kernels of theorem1 takes (2 cores), for the notice.
-_COMPILE_SECONDS = "about a minute on 2 cores"
+_COMPILE_SECONDS = "about 25 s on 2 cores"
 
 
 def identity_residual(
