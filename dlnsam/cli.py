@@ -273,7 +273,12 @@ def _cmd_figures(args: argparse.Namespace) -> int:
 
 def _ask_to_run(n_cells: int) -> bool:
     print(f"dlnsam sweep: run all {n_cells:,} cells? [y/N] ", end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:  # Ctrl-C at the prompt is a no
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

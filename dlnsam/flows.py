@@ -46,8 +46,9 @@ _BDF_FLOPS_PER_CALL = 2e9
 #: Largest d for method='BDF' (its dense Jacobian and LU take about 100 d² bytes).
 BDF_MAX_D = 2000
 
-#: Initialization scales α that :func:`flow` accepts, per coordinate. Below the
-#: lower end, 2α is subnormal and its relative error cannot be controlled; above
+#: Initialization scales α that :func:`flow` accepts, per coordinate. The lower
+#: end keeps 2α and the error scales derived from it (rtol · 2α) clear of the
+#: subnormal range, where relative error cannot be controlled; above
 #: the upper end, the flow's time scale (about 1/α²) is so short and stiff that
 #: DOP853 no longer reaches the default loss tolerance.
 ALPHA_RANGE = (1e-300, 1e3)

@@ -832,7 +832,7 @@ def solve(
     with the same λ. When max|y| lies outside [2⁻¹²⁸, 2¹²⁸], where sums of
     squares would overflow or underflow, the problem is solved in that form,
     with c a power of 4 that brings max|y| to order 1 (exact in floating
-    point); then it is α/√c that must lie in [1e-100, 1e100].
+    point); then α/√c must lie in [1e-100, 1e100] as well as α.
 
     The attainable residual is limited by rounding in z = Xᵀλ: an error of
     ε‖X‖‖λ‖ in z changes β_i by 2α_i² cosh(z_i) times that. For a scalar α this

@@ -16,8 +16,8 @@ the file itself records which cells it holds: a configuration whose grid no
 longer contains some of them refuses the file unless forced (``force=True``,
 ``--force``), so that two grids never mix by accident. The file is locked
 while a sweep writes to it (see :func:`run_sweep` for what holds on NFS).
-Read it with ``pandas.read_json(path, lines=True)``, or without pandas with
-``[json.loads(line) for line in open(path)]``.
+Read it with :func:`read_rows` (standard library only), or as a table with
+``pandas.read_json(path, lines=True)`` if pandas is installed.
 
 Backends: ``"inprocess"`` (a plain loop), ``"processes"`` (the default, a
 ``concurrent.futures.ProcessPoolExecutor``) and ``"dask"`` (``dask.distributed``
@@ -958,8 +958,9 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     object whose ``cell_id`` is the :func:`cell_id` of its parameters is a
     ``ValueError`` naming the file and the line. Blank lines are skipped.
 
-    Without pandas, the standard library reads a results file as
-    ``[json.loads(line) for line in open(path)]`` (one dict per row).
+    It needs only the standard library; unlike a plain
+    ``[json.loads(line) for line in open(path)]`` it skips a torn last line and
+    checks each row.
 
     Examples
     --------

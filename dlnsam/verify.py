@@ -40,7 +40,7 @@ from tqdm import tqdm
 from dlnsam import hypentropy
 from dlnsam._validation import alpha_vector, positive_float
 from dlnsam.algorithms import GD, SAM
-from dlnsam.flows import FlowResult, check_alpha, flow
+from dlnsam.flows import ALPHA_RANGE, FlowResult, check_alpha, flow
 from dlnsam.metrics import support_recovery
 from dlnsam.problems import Problem
 from dlnsam.results import json_safe
@@ -726,6 +726,12 @@ def theorem1(
         raise ValueError(f"problem must be a dlnsam.Problem, got {type(problem).__name__}")
     alpha = positive_float(alpha, "alpha")
     check_alpha(alpha)
+    if alpha < _ALPHA_FLOOR:
+        raise ValueError(
+            f"alpha = {alpha:g} is below {_ALPHA_FLOOR:g}, where the hypentropy solver that "
+            f"checks the predictions cannot represent it: theorem1 takes alpha in "
+            f"[{_ALPHA_FLOOR:g}, {ALPHA_RANGE[1]:g}]"
+        )
     rho_list = sorted({positive_float(r, "rhos") for r in rhos})
     if not rho_list:
         raise ValueError("rhos must hold at least one radius")

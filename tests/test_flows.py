@@ -265,7 +265,7 @@ def test_normalized_flow_has_a_smaller_default_budget() -> None:
     p = dlnsam.gaussian_problem(20, 30, 3, seed=0)
     res = flow(p, SAM(0.1, m=1, normalize=True), alpha=0.05)
     assert res.status == "max_steps" and res.n_steps == NORMALIZED_MAX_STEPS
-    assert "chatters" in res.message and res.wall_time < 30.0
+    assert "chatters" in res.message
 
 
 @pytest.mark.parametrize(

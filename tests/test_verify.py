@@ -116,6 +116,9 @@ def test_identity_residual_is_zero_exactly_on_the_hypentropy_form() -> None:
         ({"workers": 0}, "workers must be a positive integer"),
         ({"workers": -2}, "workers must be a positive integer"),
         ({"workers": 1.5}, "workers must be a positive integer"),
+        ({"alpha": 1e-200}, r"alpha = 1e-200 is below 1e-100.*\[1e-100, 1000\]"),
+        ({"alpha": 1e-320}, "alpha = .* is too small to integrate"),
+        ({"alpha": 1e5}, "alpha = 100000 is too large to integrate"),
     ],
 )
 def test_bad_input(problem, kwargs, match) -> None:
@@ -204,18 +207,18 @@ def test_a_slow_first_kernel_call_is_announced_with_its_time(monkeypatch, capsys
     compiled = iter([3, 5])  # Numba cache misses before and after
     monkeypatch.setattr(verify, "_compilations", lambda: next(compiled))
     with verify._compile_notice(True):
-        time.sleep(0.3)
+        time.sleep(0.5)
     err = capsys.readouterr().err
     assert err.startswith("compiling Numba kernels on first use (about ")
     assert "once; cached afterwards)" in err and "\ncompiled in " in err
     monkeypatch.setattr(verify, "_compilations", lambda: 5)  # nothing compiled: say so
     with verify._compile_notice(True):
-        time.sleep(0.3)
+        time.sleep(0.5)
     assert "\nloaded the cached kernels in " in capsys.readouterr().err
     with verify._compile_notice(True):  # a fast call (kernels cached) says nothing
         pass
     with verify._compile_notice(False):
-        time.sleep(0.3)
+        time.sleep(0.5)
     assert capsys.readouterr().err == ""
 
 
@@ -288,3 +291,11 @@ def test_workers_run_the_kernels_the_caller_compiled(problem, monkeypatch) -> No
     assert len(seen) == 1
     for name in ("X", "y", "X_test", "y_test"):
         assert numba.typeof(getattr(seen[0], name)) == numba.typeof(getattr(received, name))
+
+
+def test_cli_refuses_an_alpha_out_of_reach_in_one_line(tmp_path, capsys) -> None:
+    from dlnsam.cli import main
+
+    code = main(["verify", "--alpha", "1e-200", "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "alpha = 1e-200" in err
