@@ -40,7 +40,7 @@ ALGORITHMS: dict[str, dlnsam.Algorithm] = {
     "n-SAM": dlnsam.SAM(RHO),
     "1-SAM": dlnsam.SAM(RHO, m=1),
 }
-#: Speed-up targets over each baseline (the issue's), by algorithm.
+#: Speed-up targets over each baseline, by algorithm.
 NUMPY_TARGETS = {"1-SAM": 1000.0}
 JAX_TARGETS = {"GD": 2.0, "n-SAM": 2.0, "1-SAM": 2.0}
 AGREEMENT = 1e-10

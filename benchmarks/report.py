@@ -49,7 +49,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Target:
-    """A performance target of the issue, with the measured value.
+    """A performance target of the project, with the measured value.
 
     Attributes
     ----------
