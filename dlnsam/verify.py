@@ -611,6 +611,31 @@ def _compilations() -> int:
     return count
 
 
+def _run_flows(
+    args: list[tuple], order: list[int], workers: int, progress: bool
+) -> list[FlowResult]:
+    """Run the flows of ``args`` (started in ``order``), in-process or in ``workers`` processes."""
+    bar = tqdm(total=len(args), disable=not progress, file=sys.stderr, unit="flow", desc="verify")
+    with bar:
+        if workers == 1:
+            results = []
+            for a in args:
+                results.append(_run_flow(a))
+                bar.update()
+            return results
+        # forkserver (where available) avoids forking a process that may hold threads.
+        methods = multiprocessing.get_all_start_methods()
+        method = "forkserver" if "forkserver" in methods else "spawn"
+        context = multiprocessing.get_context(method)
+        done: dict[int, FlowResult] = {}
+        with ProcessPoolExecutor(int(workers), mp_context=context) as pool:
+            futures = {pool.submit(_run_flow, args[i]): i for i in order}
+            for future in as_completed(futures):
+                done[futures[future]] = future.result()
+                bar.update()
+    return [done[i] for i in range(len(args))]
+
+
 def _label(m: int, n: int) -> str:
     return "1-SAM" if m == 1 else ("n-SAM" if m == n else f"{m}-SAM")
 
@@ -761,27 +786,9 @@ def theorem1(
         _warm_hypentropy(problem)
 
     args = [(problem, algo, alpha, flow_kwargs) for *_, algo in jobs]
-    bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="flow", desc="verify")
-    with bar:
-        if workers == 1:
-            results = []
-            for a in args:
-                results.append(_run_flow(a))
-                bar.update()
-        else:
-            # forkserver (where available) avoids forking a process that may hold threads.
-            methods = multiprocessing.get_all_start_methods()
-            method = "forkserver" if "forkserver" in methods else "spawn"
-            context = multiprocessing.get_context(method)
-            with ProcessPoolExecutor(int(workers), mp_context=context) as pool:
-                # Small-m, large-ρ flows are the slowest: start them first.
-                order = sorted(range(len(jobs)), key=lambda i: (jobs[i][2], -jobs[i][1]))
-                futures = {pool.submit(_run_flow, args[i]): i for i in order}
-                done: dict[int, FlowResult] = {}
-                for future in as_completed(futures):
-                    done[futures[future]] = future.result()
-                    bar.update()
-            results = [done[i] for i in range(len(jobs))]
+    # Small-m, large-ρ flows are the slowest: start them first.
+    order = sorted(range(len(jobs)), key=lambda i: (jobs[i][2], -jobs[i][1]))
+    results = _run_flows(args, order, workers, progress)
 
     a_vec = alpha_vector(alpha, problem.d)
     rows = [
