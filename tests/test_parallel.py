@@ -76,6 +76,9 @@ def test_parallel_results_do_not_depend_on_the_thread_count(rho, m) -> None:
      dlnsam.SGD(4)],
     ids=lambda a: a.name,
 )  # fmt: skip
+# Slow: compiles the chunked run kernels (~40 s cold); the direction tests above keep
+# a serial-vs-parallel check of the kernel in the default suite.
+@pytest.mark.slow
 def test_runs_agree_serial_and_parallel(algorithm, monkeypatch) -> None:
     p = dlnsam.gaussian_problem(16, 40, 3, seed=2, n_test=30)
     serial = dlnsam.run(p, algorithm, lr=0.05, steps=300, alpha=0.2, seed=1)
@@ -92,6 +95,7 @@ def test_runs_agree_serial_and_parallel(algorithm, monkeypatch) -> None:
     assert par.integral_loss == pytest.approx(serial.integral_loss, rel=1e-10)
 
 
+@pytest.mark.slow  # compiles the chunked flow kernels (~60 s cold)
 @pytest.mark.parametrize("method", flows.METHODS)
 def test_flows_agree_serial_and_parallel(method, monkeypatch) -> None:
     p = dlnsam.gaussian_problem(16, 40, 3, seed=2, n_test=0)
@@ -139,6 +143,7 @@ def test_one_thread_takes_the_chunked_kernel_too() -> None:
     assert part.shape == (_kernels.PARALLEL_CHUNKS, _kernels.PART_ROWS, 1000)
 
 
+@pytest.mark.slow  # the chunked run and flow kernels again
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
 def test_runs_and_flows_are_the_same_to_the_bit_on_one_and_two_threads(monkeypatch) -> None:
     # Lowered thresholds send a small problem through the chunked kernel (5 chunks of 12 rows).
