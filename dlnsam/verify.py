@@ -63,9 +63,8 @@ _ALPHA_FLOOR = 1e-100
 # Printed residuals below these floors are shown as "<floor": they are float64
 # rounding accumulated over the flow, and their digits change with the machine
 # code of the kernels (freshly compiled or loaded from Numba's cache) and the CPU.
-# Above the floor, the exact errors (the integrator's error, about 4e-11 by
-# default) move by about 1% with that machine code, so they are printed to two
-# significant digits.
+# Above the floor, the exact errors (the integrator's error) move in their last
+# digits with that machine code, so they are printed to two significant digits.
 IDENTITY_PRINT_FLOOR = 1e-12
 EXACT_PRINT_FLOOR = 1e-12
 

@@ -336,7 +336,7 @@ def test_other_load_is_unknown_without_proc_stat() -> None:
     assert load.other is None and load.idle is None and "unknown" in load.describe()
 
 
-@pytest.mark.slow  # a whole quick benchmark run in a subprocess (~40 s with a cold cache)
+@pytest.mark.slow  # a whole quick benchmark run in a subprocess
 def test_quick_benchmarks_run_and_agree() -> None:
     before = (ROOT / "BENCHMARKS.md").read_bytes() if (ROOT / "BENCHMARKS.md").exists() else None
     proc = subprocess.run(

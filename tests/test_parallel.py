@@ -76,7 +76,7 @@ def test_parallel_results_do_not_depend_on_the_thread_count(rho, m) -> None:
      dlnsam.SGD(4)],
     ids=lambda a: a.name,
 )  # fmt: skip
-# Slow: compiles the chunked run kernels (~40 s cold); the direction tests above keep
+# Slow: compiles the chunked run kernels; the direction tests above keep
 # a serial-vs-parallel check of the kernel in the default suite.
 @pytest.mark.slow
 def test_runs_agree_serial_and_parallel(algorithm, monkeypatch) -> None:
@@ -95,7 +95,7 @@ def test_runs_agree_serial_and_parallel(algorithm, monkeypatch) -> None:
     assert par.integral_loss == pytest.approx(serial.integral_loss, rel=1e-10)
 
 
-@pytest.mark.slow  # compiles the chunked flow kernels (~60 s cold)
+@pytest.mark.slow  # compiles the chunked flow kernels
 @pytest.mark.parametrize("method", flows.METHODS)
 def test_flows_agree_serial_and_parallel(method, monkeypatch) -> None:
     p = dlnsam.gaussian_problem(16, 40, 3, seed=2, n_test=0)

@@ -261,7 +261,7 @@ np.save({out!r}, np.array([np.concatenate([r.u, r.v, r.history.train_loss, [r.in
 """
 
 
-@pytest.mark.slow  # compiles every run kernel in a fresh interpreter (~30 s)
+@pytest.mark.slow  # compiles every run kernel in a fresh interpreter
 def test_cold_jit_cache_gives_bit_identical_results(tmp_path):
     """A fresh interpreter compiling into an empty Numba cache gives the same bits."""
     cache = tmp_path / "numba-cache"
