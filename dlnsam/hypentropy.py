@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import Enum
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from dlnsam import _hypentropy_kernel as _kernel
 from dlnsam._validation import alpha_vector, as_float_array, nonnegative_int, positive_float
+from dlnsam.status import SolveStatus
 
 __all__ = [
     "AlphaFit",
@@ -230,50 +230,6 @@ def phi(beta: ArrayLike, alpha: ArrayLike) -> NDArray[np.float64] | float:
 
 
 # --------------------------------------------------------------------------- records
-
-
-class SolveStatus(str, Enum):
-    """How :func:`solve` ended. Compares equal to its string value.
-
-    Members
-    -------
-    CONVERGED
-        The relative primal residual reached ``tol``.
-    MAX_ITER
-        ``max_iter`` Newton steps were taken first.
-    STALLED
-        The residual stopped decreasing at its rounding floor, above ``tol``:
-        the predicted decrease of the dual objective was below its rounding
-        error for several steps without progress (ask for a larger ``tol``).
-    LINE_SEARCH_FAILED
-        No step along the Newton direction decreased the dual objective or the
-        residual.
-    """
-
-    CONVERGED = "converged"
-    MAX_ITER = "max_iter"
-    STALLED = "stalled"
-    LINE_SEARCH_FAILED = "line_search_failed"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def description(self) -> str:
-        """A sentence describing the status."""
-        return _STATUS_DESCRIPTIONS[self]
-
-
-_STATUS_DESCRIPTIONS = {
-    SolveStatus.CONVERGED: "the relative primal residual reached tol",
-    SolveStatus.MAX_ITER: "the Newton iteration budget max_iter ran out",
-    SolveStatus.STALLED: (
-        "the residual stopped decreasing at its rounding floor, above tol; try a larger tol"
-    ),
-    SolveStatus.LINE_SEARCH_FAILED: (
-        "the line search found no step that decreases the dual objective or the residual"
-    ),
-}
 
 
 _MESSAGE_PREFIXES = {status: f"{status.value}: {status.description} (" for status in SolveStatus}

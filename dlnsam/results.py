@@ -5,48 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from dlnsam.status import Status
+
 __all__ = ["History", "Status", "json_safe"]
-
-
-class Status(str, Enum):
-    """How a run or a flow ended. Compares equal to its string value.
-
-    Members
-    -------
-    CONVERGED
-        The training loss fell below the requested tolerance.
-    MAX_STEPS
-        The step budget (or ``t_max`` of a flow) ran out first.
-    DIVERGED
-        The loss became non-finite or exploded; the returned parameters are the
-        last iterate with a finite loss.
-    INTERRUPTED
-        Stopped by KeyboardInterrupt; the returned record holds everything
-        computed up to then.
-    STEP_SIZE_UNDERFLOW
-        An adaptive integrator needed a step below the floating-point
-        resolution of t (a stiff or blowing-up flow).
-    """
-
-    CONVERGED = "converged"
-    MAX_STEPS = "max_steps"
-    DIVERGED = "diverged"
-    INTERRUPTED = "interrupted"
-    STEP_SIZE_UNDERFLOW = "step_size_underflow"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def ok(self) -> bool:
-        """True for a run that ended as asked (converged or used its budget)."""
-        return self in (Status.CONVERGED, Status.MAX_STEPS)
 
 
 @dataclass(frozen=True, eq=False)
