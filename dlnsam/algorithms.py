@@ -16,7 +16,17 @@ from typing import Union
 
 from dlnsam._validation import nonnegative_int, positive_float
 
-__all__ = ["ALGORITHMS", "GD", "SAM", "SGD", "Algorithm", "KernelParams", "algorithm_from_name"]
+__all__ = [
+    "ALGORITHMS",
+    "FLOW_OPTIONS",
+    "GD",
+    "SAM",
+    "SGD",
+    "Algorithm",
+    "KernelParams",
+    "algorithm_from_name",
+    "option_names",
+]
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,29 @@ ALGORITHMS: dict[str, Callable[..., Algorithm]] = {
     "1-sam": _one_sam,
     "m-sam": _m_sam,
 }
+
+
+#: The options that a flow (:func:`dlnsam.flow`) takes too; every other
+#: option of :data:`ALGORITHMS` shapes discrete steps only.
+FLOW_OPTIONS: tuple[str, ...] = ("rho", "m", "normalize")
+
+
+def option_names() -> tuple[str, ...]:
+    """Every option that some algorithm of :data:`ALGORITHMS` takes, in table order.
+
+    Read from the constructors' signatures, so a new option is known to the
+    CLI and to sweep configurations as soon as a constructor takes it.
+
+    Examples
+    --------
+    >>> from dlnsam.algorithms import option_names
+    >>> option_names()
+    ('batch_size', 'rho', 'normalize', 'm')
+    """
+    names: dict[str, None] = {}
+    for build in ALGORITHMS.values():
+        names.update(dict.fromkeys(inspect.signature(build).parameters))
+    return tuple(names)
 
 
 def algorithm_from_name(name: str, **options: object) -> Algorithm:
