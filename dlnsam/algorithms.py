@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from dlnsam._validation import nonnegative_int, positive_float
 
@@ -20,18 +20,24 @@ __all__ = [
     "ALGORITHMS",
     "FLOW_OPTIONS",
     "GD",
+    "OPTIONS",
     "SAM",
     "SGD",
     "Algorithm",
     "KernelParams",
+    "Option",
     "algorithm_from_name",
     "option_names",
 ]
 
 
-@dataclass(frozen=True)
-class KernelParams:
+class KernelParams(NamedTuple):
     """The parameters of the one kernel family, resolved for n examples.
+
+    This record crosses the JIT boundary as it is (the step kernels read its
+    fields by name), so a new option is a field here, its use in
+    :mod:`dlnsam.kernels.steps` and its meaning in :mod:`dlnsam.reference`.
+    Every field has a fixed scalar type: a float is always a float.
 
     Attributes
     ----------
@@ -48,6 +54,12 @@ class KernelParams:
         Normalized ascent ρ ∇L_S / (‖∇L_S‖₂ + eps).
     eps : float
         Regularizer of the normalized ascent.
+    weight_decay : float, default 0.0
+        λ of the update θ ← θ − γ D − λ θ (not scaled by γ).
+    normalized_descent : bool, default False
+        Step along D_u/‖D_u‖₂, D_v/‖D_v‖₂ (when both norms are > 0).
+    loss_derivative_only : bool, default False
+        SAM takes only the residual at the perturbed point, the factors at θ.
     """
 
     rho: float
@@ -56,6 +68,21 @@ class KernelParams:
     full_batch: bool
     normalize: bool
     eps: float
+    weight_decay: float = 0.0
+    normalized_descent: bool = False
+    loss_derivative_only: bool = False
+
+
+def _check_step_options(weight_decay: float, normalized_descent: bool) -> None:
+    positive_float(weight_decay, "weight_decay", allow_zero=True)
+    if not isinstance(normalized_descent, bool):
+        raise ValueError(f"normalized_descent must be a bool, got {normalized_descent!r}")
+
+
+def _step_labels(weight_decay: float, normalized_descent: bool) -> list[str]:
+    """The non-default step options, as they appear in an algorithm's name."""
+    labels = [f"wd={weight_decay:g}"] if weight_decay else []
+    return [*labels, "normalized-descent"] if normalized_descent else labels
 
 
 def _check_batch(batch_size: int | None, n: int, name: str = "batch_size") -> int:
@@ -68,34 +95,63 @@ def _check_batch(batch_size: int | None, n: int, name: str = "batch_size") -> in
 
 @dataclass(frozen=True)
 class GD:
-    """Full-batch gradient descent, θ ← θ − γ ∇L(θ).
+    """Full-batch gradient descent, θ ← θ − γ ∇L(θ) − λ θ.
+
+    Parameters
+    ----------
+    weight_decay : float, default 0.0
+        λ ≥ 0 of the update θ ← θ − γ D − λ θ. As in the public code of
+        Andriushchenko & Flammarion (2022), λ is *not* multiplied by γ.
+    normalized_descent : bool, default False
+        Step along the direction normalized per parameter block,
+        D_u/‖D_u‖₂ and D_v/‖D_v‖₂, when both norms are > 0 (unchanged
+        otherwise).
 
     Examples
     --------
     >>> from dlnsam import GD
     >>> GD().name
     'GD'
+    >>> GD(weight_decay=1e-3, normalized_descent=True).name
+    'GD(wd=0.001, normalized-descent)'
     """
+
+    weight_decay: float = 0.0
+    normalized_descent: bool = False
+
+    def __post_init__(self) -> None:
+        _check_step_options(self.weight_decay, self.normalized_descent)
 
     @property
     def name(self) -> str:
         """Short label for tables and plots."""
-        return "GD"
+        labels = _step_labels(self.weight_decay, self.normalized_descent)
+        return f"GD({', '.join(labels)})" if labels else "GD"
 
     def kernel_params(self, n: int) -> KernelParams:
         """Resolve the algorithm for a problem with ``n`` examples."""
-        return KernelParams(0.0, n, n, True, False, 0.0)
+        return KernelParams(
+            rho=0.0, m=n, batch_size=n, full_batch=True, normalize=False, eps=0.0,
+            weight_decay=float(self.weight_decay), normalized_descent=self.normalized_descent,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class SGD:
-    """Mini-batch SGD, θ ← θ − γ ∇L_B(θ) with a fresh uniform batch B each step.
+    """Mini-batch SGD, θ ← θ − γ ∇L_B(θ) − λ θ with a fresh uniform batch B each step.
 
     Parameters
     ----------
     batch_size : int
         b ≥ 1, drawn without replacement inside a batch; b ≤ n is checked at
         :func:`dlnsam.run`.
+    weight_decay : float, default 0.0
+        λ ≥ 0 of the update θ ← θ − γ D − λ θ. As in the public code of
+        Andriushchenko & Flammarion (2022), λ is *not* multiplied by γ.
+    normalized_descent : bool, default False
+        Step along the direction normalized per parameter block,
+        D_u/‖D_u‖₂ and D_v/‖D_v‖₂, when both norms are > 0 (unchanged
+        otherwise).
 
     Examples
     --------
@@ -105,19 +161,27 @@ class SGD:
     """
 
     batch_size: int
+    weight_decay: float = 0.0
+    normalized_descent: bool = False
 
     def __post_init__(self) -> None:
         nonnegative_int(self.batch_size, "batch_size", minimum=1)
+        _check_step_options(self.weight_decay, self.normalized_descent)
 
     @property
     def name(self) -> str:
         """Short label for tables and plots."""
-        return f"SGD(b={self.batch_size})"
+        labels = [f"b={self.batch_size}"]
+        labels += _step_labels(self.weight_decay, self.normalized_descent)
+        return f"SGD({', '.join(labels)})"
 
     def kernel_params(self, n: int) -> KernelParams:
         """Resolve the algorithm for a problem with ``n`` examples."""
         b = _check_batch(self.batch_size, n)
-        return KernelParams(0.0, b, b, False, False, 0.0)
+        return KernelParams(
+            rho=0.0, m=b, batch_size=b, full_batch=False, normalize=False, eps=0.0,
+            weight_decay=float(self.weight_decay), normalized_descent=self.normalized_descent,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -128,7 +192,8 @@ class SAM:
     into k = b/m contiguous micro-batches S_1..S_k, and the step is along
 
     .. math:: D(\\theta) = \\frac{1}{k} \\sum_{j=1}^{k}
-              \\nabla L_{S_j}\\big(\\theta + \\rho\\, \\nabla L_{S_j}(\\theta)\\big).
+              \\nabla L_{S_j}\\big(\\theta + \\rho\\, \\nabla L_{S_j}(\\theta)\\big),
+              \\qquad \\theta \\leftarrow \\theta - \\gamma D(\\theta) - \\lambda \\theta.
 
     Parameters
     ----------
@@ -146,6 +211,18 @@ class SAM:
         None is full-batch SAM (all examples in a fixed order every step);
         an int b draws a uniform batch of b examples each step, used for both
         the ascent and the descent.
+    weight_decay : float, default 0.0
+        λ ≥ 0 of the update θ ← θ − γ D − λ θ. As in the public code of
+        Andriushchenko & Flammarion (2022), λ is *not* multiplied by γ.
+    normalized_descent : bool, default False
+        Step along the direction normalized per parameter block,
+        D_u/‖D_u‖₂ and D_v/‖D_v‖₂, when both norms are > 0 (unchanged
+        otherwise).
+    loss_derivative_only : bool, default False
+        The ablation of Andriushchenko & Flammarion (2022): only the residual
+        is taken at the perturbed point θ̃_j = (ũ, ṽ), the gradient factor at
+        θ, i.e. ∇_u = g_{S_j}(ũ ⊙ ṽ) ⊙ v and ∇_v = g_{S_j}(ũ ⊙ ṽ) ⊙ u with
+        g_S(β) = X_Sᵀ(X_S β − y_S)/|S|.
 
     Examples
     --------
@@ -154,6 +231,8 @@ class SAM:
     '1-SAM(rho=0.1)'
     >>> SAM(0.1).name
     'n-SAM(rho=0.1)'
+    >>> SAM(0.1, m=1, loss_derivative_only=True).name
+    '1-SAM(rho=0.1, loss-derivative-only)'
     """
 
     rho: float
@@ -161,6 +240,9 @@ class SAM:
     normalize: bool = False
     eps: float = 1e-12
     batch_size: int | None = None
+    weight_decay: float = 0.0
+    normalized_descent: bool = False
+    loss_derivative_only: bool = False
 
     def __post_init__(self) -> None:
         positive_float(self.rho, "rho", allow_zero=True)
@@ -171,8 +253,10 @@ class SAM:
             nonnegative_int(self.batch_size, "batch_size", minimum=1)
             if self.m is not None and self.batch_size % self.m:
                 raise ValueError(f"m = {self.m} does not divide batch_size = {self.batch_size}")
-        if not isinstance(self.normalize, bool):
-            raise ValueError(f"normalize must be a bool, got {self.normalize!r}")
+        for flag in ("normalize", "loss_derivative_only"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
+        _check_step_options(self.weight_decay, self.normalized_descent)
 
     @property
     def name(self) -> str:
@@ -186,6 +270,9 @@ class SAM:
             extras.append(f"b={self.batch_size}")
         if self.normalize:
             extras.append("normalized")
+        extras += _step_labels(self.weight_decay, self.normalized_descent)
+        if self.loss_derivative_only:
+            extras.append("loss-derivative-only")
         return f"{kind}({', '.join(extras)})"
 
     def kernel_params(self, n: int) -> KernelParams:
@@ -196,23 +283,38 @@ class SAM:
             what = "n" if self.batch_size is None else "batch_size"
             raise ValueError(f"m = {m} does not divide the batch: {what} = {b}")
         return KernelParams(
-            float(self.rho), m, b, self.batch_size is None, self.normalize, float(self.eps)
-        )
+            rho=float(self.rho), m=m, batch_size=b, full_batch=self.batch_size is None,
+            normalize=self.normalize, eps=float(self.eps),
+            weight_decay=float(self.weight_decay), normalized_descent=self.normalized_descent,
+            loss_derivative_only=self.loss_derivative_only,
+        )  # fmt: skip
 
 
 Algorithm = Union[GD, SGD, SAM]  # noqa: UP007 - a runtime alias, valid on Python 3.10
 
 
-def _n_sam(rho: float, normalize: bool = False, batch_size: int | None = None) -> SAM:
-    return SAM(rho, None, normalize=normalize, batch_size=batch_size)
+def _sam_constructor(m: int | None) -> Callable[..., SAM]:
+    """SAM with its micro-batch size fixed to ``m`` (None: n-SAM; 0: m is required).
 
+    The constructor's signature is SAM's without ``m`` (or with ``m`` required),
+    so that :func:`algorithm_from_name` and :func:`option_names` read from it
+    which options the algorithm takes, and a new option of SAM is taken here too.
+    ``eps``, a numerical guard of the normalized ascent rather than a
+    hyperparameter of the method, keeps SAM's default.
+    """
+    params = [p for p in inspect.signature(SAM).parameters.values() if p.name != "eps"]
+    if m == 0:
+        params = [p.replace(default=inspect.Parameter.empty) if p.name == "m" else p
+                  for p in params]  # fmt: skip
+        params.insert(1, params.pop([p.name for p in params].index("m")))
+    else:
+        params = [p for p in params if p.name != "m"]
 
-def _one_sam(rho: float, normalize: bool = False, batch_size: int | None = None) -> SAM:
-    return SAM(rho, 1, normalize=normalize, batch_size=batch_size)
+    def build(**options: object) -> SAM:
+        return SAM(**options) if m == 0 else SAM(m=m, **options)  # type: ignore[arg-type]
 
-
-def _m_sam(rho: float, m: int, normalize: bool = False, batch_size: int | None = None) -> SAM:
-    return SAM(rho, m, normalize=normalize, batch_size=batch_size)
+    build.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return build
 
 
 #: Constructors by name, for the CLI and for tests that must cover every
@@ -221,15 +323,41 @@ def _m_sam(rho: float, m: int, normalize: bool = False, batch_size: int | None =
 ALGORITHMS: dict[str, Callable[..., Algorithm]] = {
     "gd": GD,
     "sgd": SGD,
-    "n-sam": _n_sam,
-    "1-sam": _one_sam,
-    "m-sam": _m_sam,
+    "n-sam": _sam_constructor(None),
+    "1-sam": _sam_constructor(1),
+    "m-sam": _sam_constructor(0),
 }
 
 
 #: The options that a flow (:func:`dlnsam.flow`) takes too; every other
 #: option of :data:`ALGORITHMS` shapes discrete steps only.
 FLOW_OPTIONS: tuple[str, ...] = ("rho", "m", "normalize")
+
+
+@dataclass(frozen=True)
+class Option:
+    """An algorithm option as a command line shows it: its type and a one-line help.
+
+    A ``bool`` option is a switch (absent: the algorithm's default).
+    """
+
+    type: type
+    help: str
+
+
+#: Every option of :data:`ALGORITHMS`, for the command line: a new option is
+#: a new entry here and a keyword of the constructors that take it.
+OPTIONS: dict[str, Option] = {
+    "rho": Option(float, "SAM radius rho (SAM variants only)"),
+    "m": Option(int, "micro-batch size (m-sam only)"),
+    "batch_size": Option(int, "random batch size (sgd; stochastic SAM variants)"),
+    "normalize": Option(bool, "normalized SAM ascent rho*g/(||g||+eps)"),
+    "weight_decay": Option(float, "weight decay lambda: theta -= lr*D + lambda*theta"),
+    "normalized_descent": Option(bool, "step along D_u/||D_u||, D_v/||D_v||"),
+    "loss_derivative_only": Option(
+        bool, "SAM ablation: residual at the perturbed point, factors (v, u) at theta"
+    ),
+}
 
 
 def option_names() -> tuple[str, ...]:
@@ -241,8 +369,8 @@ def option_names() -> tuple[str, ...]:
     Examples
     --------
     >>> from dlnsam.algorithms import option_names
-    >>> option_names()
-    ('batch_size', 'rho', 'normalize', 'm')
+    >>> option_names()[:4]
+    ('weight_decay', 'normalized_descent', 'batch_size', 'rho')
     """
     names: dict[str, None] = {}
     for build in ALGORITHMS.values():
@@ -258,7 +386,8 @@ def algorithm_from_name(name: str, **options: object) -> Algorithm:
     name : {'gd', 'sgd', 'n-sam', '1-sam', 'm-sam'}
         Which algorithm (case-insensitive).
     **options
-        Hyperparameters (``rho``, ``m``, ``batch_size``, ``normalize``).
+        Hyperparameters (the keys of :data:`OPTIONS`: ``rho``, ``m``,
+        ``batch_size``, ``normalize``, ``weight_decay``, ...).
         Options whose value is None are dropped; an option the algorithm does
         not take, or a missing required one, is a ``ValueError`` rather than
         silently ignored.
@@ -266,8 +395,8 @@ def algorithm_from_name(name: str, **options: object) -> Algorithm:
     Examples
     --------
     >>> from dlnsam import algorithm_from_name
-    >>> algorithm_from_name("1-sam", rho=0.1)
-    SAM(rho=0.1, m=1, normalize=False, eps=1e-12, batch_size=None)
+    >>> algorithm_from_name("1-sam", rho=0.1, weight_decay=1e-4).name
+    '1-SAM(rho=0.1, wd=0.0001)'
     """
     key = name.lower()
     if key not in ALGORITHMS:

@@ -15,11 +15,12 @@ from types import ModuleType
 import numpy as np
 
 import dlnsam
-from dlnsam.algorithms import ALGORITHMS, algorithm_from_name
+from dlnsam.algorithms import ALGORITHMS, OPTIONS, algorithm_from_name, option_names
 from dlnsam.metrics import support_recovery
 from dlnsam.problems import Problem, gaussian_problem, load_problem
 from dlnsam.sweep import CONFIRM_ABOVE
 from dlnsam.training import run
+from dlnsam.verify import VERIFICATIONS, parse_tolerance, render, resolve_tolerances
 
 DEFAULT_RHO = 0.1
 # Default folders of `dlnsam figures`: the quick figures never replace the full ones.
@@ -65,16 +66,12 @@ def _problem(args: argparse.Namespace) -> Problem:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     problem = _problem(args)
-    rho = args.rho
-    if rho is None and args.algorithm.endswith("sam"):
-        rho = DEFAULT_RHO
-    algorithm = algorithm_from_name(
-        args.algorithm,
-        rho=rho,
-        m=args.m,
-        batch_size=args.batch_size,
-        normalize=True if args.normalize else None,
-    )
+    # A switch that is off is not passed: algorithms that lack it then accept it.
+    options = {name: getattr(args, name) for name in option_names()}
+    options = {k: None if value is False else value for k, value in options.items()}
+    if options["rho"] is None and args.algorithm.endswith("sam"):
+        options["rho"] = DEFAULT_RHO
+    algorithm = algorithm_from_name(args.algorithm, **options)
     res = run(
         problem,
         algorithm,
@@ -151,16 +148,6 @@ def _m_list(text: str) -> list[int | None]:
     return out
 
 
-# The files `dlnsam verify` writes into --out.
-_REPORT_FILES = (
-    "report.json",
-    "report.md",
-    "theorem1_delta_gap.png",
-    "theorem1_predictions.png",
-    "theorem1_typical.png",
-)
-
-
 def _prepare_out(option: str, path: str, force: bool, ours: Sequence[str]) -> Path:
     """Create the output folder and check it can be written, before any work.
 
@@ -189,38 +176,47 @@ def _prepare_out(option: str, path: str, force: bool, ours: Sequence[str]) -> Pa
     return out
 
 
+def _tolerance(text: str) -> tuple[str, float | tuple[float, float]]:
+    try:
+        return parse_tolerance(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from dlnsam import plots
-    from dlnsam.verify import theorem1
 
+    check = VERIFICATIONS[args.verification]
+    overrides = dict(args.tol)
+    if args.exact_tol is not None:
+        overrides.setdefault("exact", args.exact_tol)
+    tolerances = resolve_tolerances(check.tolerances, overrides)  # usage errors before any work
     problem = _problem(args)
-    out = _prepare_out("--out", args.out, args.force, _REPORT_FILES)
+    files = ("report.json", "report.md", *check.figures)
+    out = _prepare_out("--out", args.out, args.force, files)
     if args.rhos is not None:
         rhos = args.rhos
     else:
         rhos = [float(r) for r in np.geomspace(args.rho_min, args.rho_max, args.n_rho).round(4)]
-    report = theorem1(
+    result = check.run(
         problem,
         alpha=args.alpha,
         rhos=rhos,
         ms=args.ms,
         rtol=args.rtol,
         t_max=args.t_max,
-        exact_tol=args.exact_tol,
+        tolerances=tolerances,
         workers=args.workers,
         progress=not args.no_progress,
     )
-    print(report.summary())
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    (out / "report.md").write_text(report.to_markdown())
-    figures = {
-        "theorem1_delta_gap.png": plots.theorem1_delta_gap,
-        "theorem1_predictions.png": plots.theorem1_predictions,
-        "theorem1_typical.png": plots.theorem1_typical,
-    }
-    for name, make in figures.items():
-        make(report).savefig(out / name, dpi=150)
-    print(f"\nwrote {out / 'report.json'}, {out / 'report.md'} and {len(figures)} figures")
+    report = result.to_report()
+    print(render(report))
+    (out / "report.json").write_text(json.dumps(render(report, "json"), indent=2) + "\n")
+    (out / "report.md").write_text(render(report, "markdown"))
+    # A verification names its figures; dlnsam.plots draws each by the same name.
+    for name in check.figures:
+        getattr(plots, Path(name).stem)(result).savefig(out / name, dpi=150)
+    print(f"\nwrote {out / 'report.json'}, {out / 'report.md'} and {len(check.figures)} figures")
     return 0 if report.passed else 1
 
 
@@ -312,6 +308,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
+def _add_algorithm_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of the algorithms (``dlnsam.algorithms.OPTIONS``)."""
+    taken = set(option_names())
+    for name, option in OPTIONS.items():
+        if name not in taken:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if option.type is bool:
+            parser.add_argument(flag, action="store_true", help=option.help)
+            continue
+        text = option.help + (f"; default {DEFAULT_RHO}" if name == "rho" else "")
+        parser.add_argument(flag, type=option.type, help=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dlnsam`` command (exposed for tests)."""
     parser = argparse.ArgumentParser(
@@ -337,16 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="1-sam",
         help="update rule (default 1-sam)",
     )
-    p_run.add_argument(
-        "--rho", type=float, help=f"SAM radius rho (SAM variants only; default {DEFAULT_RHO})"
-    )
-    p_run.add_argument("--m", type=int, help="micro-batch size (m-sam only)")
-    p_run.add_argument(
-        "--batch-size", type=int, help="random batch size (sgd; stochastic SAM variants)"
-    )
-    p_run.add_argument(
-        "--normalize", action="store_true", help="normalized SAM ascent rho*g/(||g||+eps)"
-    )
+    _add_algorithm_options(p_run)
     p_run.add_argument("--lr", type=float, default=0.05, help="step size gamma (default 0.05)")
     p_run.add_argument("--steps", type=int, default=10_000, help="number of steps (default 1e4)")
     p_run.add_argument(
@@ -375,6 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
         "fails, 2 for a usage error.",
     )
     p_ver.add_argument(
+        "verification",
+        nargs="?",
+        default="theorem1",
+        choices=list(VERIFICATIONS),
+        help="what to verify (default theorem1): "
+        + "; ".join(f"{v.name}: {v.description}" for v in VERIFICATIONS.values()),
+    )
+    p_ver.add_argument(
         "--alpha", type=float, default=0.05, help="initialization scale (default 0.05)"
     )
     p_ver.add_argument(
@@ -398,8 +407,21 @@ def build_parser() -> argparse.ArgumentParser:
     p_ver.add_argument(
         "--exact-tol",
         type=float,
-        default=1e-8,
-        help="tolerance of the exact identity and prediction (default 1e-8)",
+        help="tolerance of the exact identity and prediction (default 1e-8; the same as "
+        "--tol exact=VALUE)",
+    )
+    p_ver.add_argument(
+        "--tol",
+        type=_tolerance,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a claim's tolerance: NAME=BOUND or NAME=LOW,HIGH, repeatable; theorem1's and "
+        "their defaults: "
+        + ", ".join(
+            f"{k}={v if isinstance(v, float) else ','.join(f'{x:.4g}' for x in v)}"
+            for k, v in VERIFICATIONS["theorem1"].tolerances.items()
+        ),
     )
     p_ver.add_argument(
         "--workers", type=_positive_int, help="processes for the flows, >= 1 (default: all cores)"

@@ -11,11 +11,12 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dlnsam import _kernels
+from dlnsam import kernels
 from dlnsam._validation import alpha_vector, as_float_array, nonnegative_int, positive_float
-from dlnsam.algorithms import GD, SAM, SGD, Algorithm
+from dlnsam.algorithms import GD, SAM, SGD, Algorithm, KernelParams
 from dlnsam.problems import Problem
-from dlnsam.results import History, Status
+from dlnsam.results import History, Status, outcome
+from dlnsam.status import DIVERGED, RUNNING
 
 __all__ = ["RunResult", "default_record_steps", "initial_point", "run", "run_schedule"]
 
@@ -144,8 +145,8 @@ PARALLEL_MIN_WORK = 1 << 18
 #: Fewest rows of the batch per chunk of the parallel kernel. A chunk costs a
 #: few passes over d-vectors of its own (zeroing and summing its partial sums),
 #: so a wide batch (d large, few rows) is split into fewer chunks, and one of
-#: fewer than 2 * PARALLEL_MIN_ROWS rows is run serially: with 8 chunks, a GD
-#: step at n = 10, d = 10⁵ took 3.6 times as long as the serial kernel's.
+#: fewer than 2 * PARALLEL_MIN_ROWS rows is run serially, where chunking a
+#: handful of rows costs more than it saves.
 PARALLEL_MIN_ROWS = 50
 
 
@@ -156,7 +157,7 @@ def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64] | None:
     and the batch fills at least two chunks of ``PARALLEL_MIN_ROWS`` rows;
     small or wide batches stay serial, where threads cost more than they save
     (and the parallel kernel is then never compiled). The choice and the chunk
-    count, at most ``_kernels.PARALLEL_CHUNKS``, depend on the shape only,
+    count, at most ``kernels.PARALLEL_CHUNKS``, depend on the shape only,
     never on the thread count: with one thread the chunked kernel still runs,
     its chunks one after another, so that the summation order, hence every bit
     of a run or a flow, is the same on any number of cores (on the same
@@ -171,7 +172,7 @@ def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64] | None:
 
     Returns
     -------
-    ndarray, shape (chunks, _kernels.PART_ROWS, d), or None
+    ndarray, shape (chunks, kernels.PART_ROWS, d), or None
         Zeros: the per-chunk partial sums of the parallel kernel.
 
     Examples
@@ -184,20 +185,19 @@ def parallel_chunks(batch_size: int, d: int) -> NDArray[np.float64] | None:
     # parallel kernel reached through a cached serial caller does not do. Its
     # value is deliberately unused (see above).
     numba.get_num_threads()
-    chunks = min(_kernels.PARALLEL_CHUNKS, batch_size // PARALLEL_MIN_ROWS)
+    chunks = min(kernels.PARALLEL_CHUNKS, batch_size // PARALLEL_MIN_ROWS)
     if chunks >= 2 and batch_size * d >= PARALLEL_MIN_WORK:
-        return np.zeros((chunks, _kernels.PART_ROWS, d))
+        return np.zeros((chunks, kernels.PART_ROWS, d))
     return None
 
 
-#: The serial kernel is given X padded to a multiple of ``_kernels.COLUMN_BLOCK``
+#: The serial kernel is given X padded to a multiple of ``kernels.COLUMN_BLOCK``
 #: columns when the padded copy has at most this many entries (8 MiB).
 PAD_MAX_ENTRIES = 1 << 20
 
 #: Bytes to which the padded copies start: a cache line, and a 512-bit vector.
-#: A row then never straddles more cache lines than it must: with X at an
-#: address of 16 modulo 64, a GD step at n = 20, d = 30 took 15-25 % longer and
-#: an n-SAM step 13-23 % (1-SAM, bound by arithmetic, did not change).
+#: A row then never straddles more cache lines than it must, which the
+#: memory-bound GD and n-SAM steps feel at small d.
 ALIGNMENT = 64
 
 
@@ -226,7 +226,7 @@ def kernel_design(X: NDArray[np.float64], part: NDArray[np.float64] | None) -> N
     """X as the training kernel takes it: padded with zero columns when that is faster.
 
     For the serial kernel (``part`` None) on a small X, zero columns are
-    appended up to a multiple of ``_kernels.COLUMN_BLOCK``, so that the
+    appended up to a multiple of ``kernels.COLUMN_BLOCK``, so that the
     vectorized loops over a row have no scalar remainder, into a copy that
     starts at a multiple of ``ALIGNMENT`` bytes; the result is the same up to
     rounding. Otherwise, or when X already has whole blocks of columns and is
@@ -255,7 +255,7 @@ def kernel_design(X: NDArray[np.float64], part: NDArray[np.float64] | None) -> N
     (20, 32)
     """
     n, d = X.shape
-    width = -(-d // _kernels.COLUMN_BLOCK) * _kernels.COLUMN_BLOCK
+    width = -(-d // kernels.COLUMN_BLOCK) * kernels.COLUMN_BLOCK
     if part is not None or n * width > PAD_MAX_ENTRIES or (width == d and _is_aligned(X)):
         return X
     padded = aligned_zeros((n, width))
@@ -293,7 +293,7 @@ def kernel_inputs(problem: Problem, u: NDArray[np.float64], v: NDArray[np.float6
         X_test, y_test = problem.X_test, problem.y_test
     else:
         X_test, y_test = np.zeros((0, problem.d)), np.zeros(0)
-    loss0 = float(_kernels.half_mse(X, y, u * v))
+    loss0 = float(kernels.half_mse(X, y, u * v))
     if not np.isfinite(loss0):
         raise ValueError(
             "the initial loss L(u0 * v0) is not finite; rescale X, y or the initialization"
@@ -365,6 +365,168 @@ def _divergence_cause(
     return f"{step} is too large for this problem"
 
 
+class _RunSetup(NamedTuple):
+    """Everything :func:`run` has validated and built before its first step."""
+
+    problem: Problem
+    algorithm: Algorithm
+    params: KernelParams
+    data: kernels.Data
+    controls: kernels.Controls
+    state: kernels.State
+    milestones: NDArray[np.int64]
+    part: NDArray[np.float64] | None
+    loss0: float
+    u0_scale: float
+    lr: float
+    steps: int
+    seed: int
+
+
+def _prepare_run(
+    problem: Problem,
+    algorithm: Algorithm,
+    lr: float,
+    steps: int,
+    alpha: ArrayLike | None,
+    u0: ArrayLike | None,
+    v0: ArrayLike | None,
+    lr_decay: Sequence[int] | None,
+    record: ArrayLike | None,
+    seed: int,
+    loss_tol: float | None,
+) -> _RunSetup:
+    """Validate the arguments of :func:`run` and build the kernel's records."""
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a dlnsam.Problem, got {type(problem).__name__}")
+    algorithm = _check_algorithm(algorithm)
+    lr = positive_float(lr, "lr")
+    steps = nonnegative_int(steps, "steps")
+    seed = nonnegative_int(seed, "seed")
+    if loss_tol is not None:
+        loss_tol = positive_float(loss_tol, "loss_tol", allow_zero=True)
+        if loss_tol >= 1.0:
+            raise ValueError(
+                f"loss_tol must be < 1, got {loss_tol:g}: the run stops once "
+                "L <= loss_tol x L(0), so it would stop before its first step"
+            )
+    params = algorithm.kernel_params(problem.n)
+    u, v = initial_point(problem.d, alpha, u0, v0)
+    u0_scale = float(np.max(np.maximum(np.abs(u), np.abs(v))))
+    rec = (
+        default_record_steps(steps)
+        if record is None
+        else _step_indices(record, "record", 0, steps, unique=True)
+    )
+    milestones = (
+        np.zeros(0, dtype=np.int64)
+        if lr_decay is None
+        else _step_indices(lr_decay, "lr_decay", 1, steps, unique=False)
+    )
+    inputs = kernel_inputs(problem, u, v)
+    stop_loss = -1.0 if loss_tol is None else loss_tol * inputs.loss0
+    part = parallel_chunks(params.batch_size, problem.d)
+    X_kernel = kernel_design(inputs.X, part)
+    width = X_kernel.shape[1]
+    if X_kernel is inputs.X:
+        u_prev, v_prev = u.copy(), v.copy()
+    else:  # (u, v) padded and aligned as X; sliced back by _final_iterate
+        u, v = kernel_vector(u, width), kernel_vector(v, width)
+        u_prev, v_prev = kernel_vector(u, width), kernel_vector(v, width)
+    return _RunSetup(
+        problem=problem,
+        algorithm=algorithm,
+        params=params,
+        data=kernels.Data(X_kernel, inputs.y, inputs.X_test, inputs.y_test),
+        controls=kernels.Controls(inputs.max_loss, stop_loss, rec),
+        state=kernels.new_state(u, v, u_prev, v_prev, rec.size),
+        milestones=milestones,
+        part=part,
+        loss0=inputs.loss0,
+        u0_scale=u0_scale,
+        lr=lr,
+        steps=steps,
+        seed=seed,
+    )
+
+
+def _step_chunks(setup: _RunSetup) -> tuple[int, bool]:
+    """Run the kernel chunk by chunk up to ``steps``; returns (status code, interrupted)."""
+    n, b = setup.problem.n, setup.params.batch_size
+    lr, steps, seed = setup.lr, setup.steps, setup.seed
+    rng = np.random.default_rng(seed)
+    full_rows = np.arange(n, dtype=np.int64)[None, :]
+    chunk = max(1, min(_CHUNK_STEPS, _CHUNK_FLOATS // n))
+    milestones, state = setup.milestones, setup.state
+    code = RUNNING
+    try:
+        while state.step[0] < steps and code == RUNNING:
+            t = int(state.step[0])
+            count = min(chunk, steps - t)
+            full = setup.params.full_batch
+            batches = full_rows if full else draw_batches(rng, n, b, count)
+            if milestones.size:
+                halvings = np.searchsorted(milestones, np.arange(t, t + count), side="right")
+                lrs = lr * 0.5**halvings
+            else:
+                lrs = np.full(count, lr)
+            code = kernels.run_chunk(
+                setup.data, setup.params, setup.controls, state, lrs, batches, setup.part
+            )
+    except KeyboardInterrupt:
+        return code, True
+    return code, False
+
+
+class _FinalIterate(NamedTuple):
+    code: int
+    n_steps: int
+    u: NDArray[np.float64]
+    v: NDArray[np.float64]
+    beta: NDArray[np.float64]
+    train_loss: float
+    integral: float
+
+
+def _final_iterate(setup: _RunSetup, code: int) -> _FinalIterate:
+    """The iterate to return: (u, v) unpadded, or θ_{t−1} if the last update blew up."""
+    d = setup.problem.d
+    X, y = setup.problem.X, setup.problem.y
+    state = setup.state
+    n_steps = int(state.step[0])
+    u, v = state.u[:d].copy(), state.v[:d].copy()
+    beta = u * v
+    train_loss = float(kernels.half_mse(X, y, beta))
+    integral = float(state.integral[0])
+    if not train_loss <= setup.controls.max_loss:
+        # The last update blew up (the kernel checks a loss before each update).
+        code = DIVERGED
+        u, v = state.u_prev[:d].copy(), state.v_prev[:d].copy()
+        beta = u * v
+        train_loss = float(kernels.half_mse(X, y, beta))
+        n_steps -= 1
+    else:
+        integral += float(state.pending[0])  # the last update is accepted
+    return _FinalIterate(code, n_steps, u, v, beta, train_loss, integral)
+
+
+def _history(
+    setup: _RunSetup, n_steps: int, train_loss: float, test_loss: float | None
+) -> History:
+    """The recorded losses, ending with those of the returned iterate."""
+    rec_pos = int(setup.state.record_pos[0])
+    steps_rec = setup.controls.record[:rec_pos]
+    hist_rec = setup.state.history[:rec_pos]
+    if rec_pos == 0 or steps_rec[-1] != n_steps:
+        steps_rec = np.append(steps_rec, n_steps)
+        hist_rec = np.vstack([hist_rec, [train_loss, np.nan if test_loss is None else test_loss]])
+    return History(
+        steps=steps_rec,
+        train_loss=hist_rec[:, 0].copy(),
+        test_loss=hist_rec[:, 1].copy() if setup.problem.has_test else None,
+    )
+
+
 def run(
     problem: Problem,
     algorithm: Algorithm,
@@ -426,6 +588,11 @@ def run(
 
     .. math:: D = \\frac{1}{k} \\sum_j \\nabla L_{S_j}(\\theta + \\rho \\nabla L_{S_j}(\\theta)).
 
+    The algorithms' step options change the update: ``weight_decay`` λ makes it
+    θ ← θ − γ D − λ θ, ``normalized_descent`` divides each block of D by its
+    norm, and SAM's ``loss_derivative_only`` keeps only the residual of the
+    perturbed point in D (see :class:`dlnsam.SAM`).
+
     A loss that becomes non-finite or exceeds 1e10 times max(L(θ_0), L(0))
     stops the run with status ``diverged`` at once.
 
@@ -438,117 +605,27 @@ def run(
     ('max_steps', True)
     """
     start = time.perf_counter()
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a dlnsam.Problem, got {type(problem).__name__}")
-    algorithm = _check_algorithm(algorithm)
-    lr = positive_float(lr, "lr")
-    steps = nonnegative_int(steps, "steps")
-    seed = nonnegative_int(seed, "seed")
-    if loss_tol is not None:
-        loss_tol = positive_float(loss_tol, "loss_tol", allow_zero=True)
-        if loss_tol >= 1.0:
-            raise ValueError(
-                f"loss_tol must be < 1, got {loss_tol:g}: the run stops once "
-                "L <= loss_tol x L(0), so it would stop before its first step"
-            )
-    params = algorithm.kernel_params(problem.n)
-    u, v = initial_point(problem.d, alpha, u0, v0)
-    u0_scale = float(np.max(np.maximum(np.abs(u), np.abs(v))))
-    rec = (
-        default_record_steps(steps)
-        if record is None
-        else _step_indices(record, "record", 0, steps, unique=True)
+    setup = _prepare_run(problem, algorithm, lr, steps, alpha, u0, v0, lr_decay, record, seed,
+                         loss_tol)  # fmt: skip
+    code, interrupted = _step_chunks(setup)
+    end = _final_iterate(setup, code)
+    code, n_steps, u, v, beta, train_loss = (
+        end.code, end.n_steps, end.u, end.v, end.beta, end.train_loss
     )
-    milestones = (
-        np.zeros(0, dtype=np.int64)
-        if lr_decay is None
-        else _step_indices(lr_decay, "lr_decay", 1, steps, unique=False)
+    algorithm, params, max_loss, u0_scale = (
+        setup.algorithm, setup.params, setup.controls.max_loss, setup.u0_scale
     )
-    data = kernel_inputs(problem, u, v)
-    X, y, loss0, max_loss = data.X, data.y, data.loss0, data.max_loss
-    stop_loss = -1.0 if loss_tol is None else loss_tol * loss0
-
-    n, b = problem.n, params.batch_size
-    rng = np.random.default_rng(seed)
-    full_rows = np.arange(n, dtype=np.int64)[None, :]
-    hist = np.full((rec.size, 2), np.nan)
-    acc = np.zeros(2)  # [Σ γ_t L(θ_t) accepted, pending term of the last update]
-    chunk = max(1, min(_CHUNK_STEPS, _CHUNK_FLOATS // n))
-    part = parallel_chunks(b, problem.d)
-    X_kernel = kernel_design(X, part)
-    d, width = problem.d, X_kernel.shape[1]
-    if X_kernel is X:
-        u_prev, v_prev = u.copy(), v.copy()
-    else:  # (u, v) padded and aligned as X; sliced back below
-        u, v = kernel_vector(u, width), kernel_vector(v, width)
-        u_prev, v_prev = kernel_vector(u, width), kernel_vector(v, width)
-    progress = np.zeros(2, dtype=np.int64)  # [step of (u, v), next record slot]
-    code = _kernels.RUNNING
-    interrupted = False
-    try:
-        while progress[0] < steps and code == _kernels.RUNNING:
-            t = int(progress[0])
-            count = min(chunk, steps - t)
-            batches = full_rows if params.full_batch else draw_batches(rng, n, b, count)
-            if milestones.size:
-                halvings = np.searchsorted(milestones, np.arange(t, t + count), side="right")
-                lrs = lr * 0.5**halvings
-            else:
-                lrs = np.full(count, lr)
-            code = _kernels.run_chunk(
-                X_kernel, y, data.X_test, data.y_test,
-                u, v, u_prev, v_prev, lrs, batches,
-                params.rho, params.m, params.normalize, params.eps,
-                rec, hist, progress, acc, max_loss, stop_loss, part,
-            )  # fmt: skip
-    except KeyboardInterrupt:
-        interrupted = True
-    n_steps, rec_pos = int(progress[0]), int(progress[1])
-    if width != d:
-        u, v, u_prev, v_prev = u[:d].copy(), v[:d].copy(), u_prev[:d].copy(), v_prev[:d].copy()
-
-    beta = u * v
-    train_loss = float(_kernels.half_mse(X, y, beta))
-    if not train_loss <= max_loss:
-        # The last update blew up (the kernel checks a loss before each update).
-        code = _kernels.DIVERGED
-        u, v = u_prev, v_prev
-        beta = u * v
-        train_loss = float(_kernels.half_mse(X, y, beta))
-        n_steps -= 1
-    else:
-        acc[0] += acc[1]  # the last update is accepted
+    lr, steps = setup.lr, setup.steps
+    X = problem.X
     test_loss = problem.test_loss(beta) if problem.has_test else None
+    history = _history(setup, n_steps, train_loss, test_loss)
 
-    steps_rec, hist_rec = rec[:rec_pos], hist[:rec_pos]
-    if rec_pos == 0 or steps_rec[-1] != n_steps:
-        steps_rec = np.append(steps_rec, n_steps)
-        hist_rec = np.vstack([hist_rec, [train_loss, np.nan if test_loss is None else test_loss]])
-    history = History(
-        steps=steps_rec,
-        train_loss=hist_rec[:, 0].copy(),
-        test_loss=hist_rec[:, 1].copy() if problem.has_test else None,
-    )
-
-    if interrupted:
-        status = Status.INTERRUPTED
-        message = (
-            f"interrupted after {n_steps} of {steps} steps; results are those of step {n_steps}"
-        )
-    elif code == _kernels.DIVERGED:
-        status = Status.DIVERGED
-        message = (
-            f"diverged at step {n_steps + 1}: the loss became non-finite or exceeded "
-            f"{max_loss:.3g} (1e10 x the initial loss scale); "
-            f"{_divergence_cause(X, lr, params.rho, alpha, u0_scale)}. "
-            f"Returned the iterate of step {n_steps}, the last with a finite loss"
-        )
-    elif code == _kernels.CONVERGED:
-        status = Status.CONVERGED
-        message = f"training loss {train_loss:.3e} <= loss_tol x L(0) at step {n_steps}"
-    else:
-        status = Status.MAX_STEPS
-        message = f"ran all {steps} steps; final training loss {train_loss:.3e}"
+    diverged = code == DIVERGED and not interrupted
+    status, message = outcome(
+        "run", code, interrupted, n_steps=n_steps, next_step=n_steps + 1, steps=steps,
+        train_loss=train_loss, max_loss=max_loss,
+        cause=_divergence_cause(X, lr, params.rho, alpha, u0_scale) if diverged else "",
+    )  # fmt: skip
 
     return RunResult(
         u=u,
@@ -557,7 +634,7 @@ def run(
         train_loss=train_loss,
         test_loss=test_loss,
         history=history,
-        integral_loss=float(acc[0]),
+        integral_loss=end.integral,
         status=status,
         message=message,
         n_steps=n_steps,

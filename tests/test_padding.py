@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import dlnsam
-from dlnsam import _kernels, training
+from dlnsam import kernels, training
 
 
 def test_kernel_design_pads_small_x_with_zero_columns() -> None:
     X = np.random.default_rng(0).standard_normal((5, 13))
     padded = training.kernel_design(X, None)
     assert padded.shape == (5, 16)
-    assert padded.shape[1] % _kernels.COLUMN_BLOCK == 0
+    assert padded.shape[1] % kernels.COLUMN_BLOCK == 0
     assert padded.flags.c_contiguous and padded.ctypes.data % training.ALIGNMENT == 0
     np.testing.assert_array_equal(padded[:, :13], X)
     np.testing.assert_array_equal(padded[:, 13:], 0.0)
@@ -44,10 +44,10 @@ def misaligned(A: np.ndarray) -> np.ndarray:
 def test_kernel_design_keeps_x_when_padding_is_not_used(monkeypatch) -> None:
     X = np.ones((5, 13))
     # already whole blocks, and aligned
-    whole = training.aligned_zeros((5, 2 * _kernels.COLUMN_BLOCK))
+    whole = training.aligned_zeros((5, 2 * kernels.COLUMN_BLOCK))
     assert training.kernel_design(whole, None) is whole
     # the parallel kernel
-    assert training.kernel_design(X, np.zeros((2, _kernels.PART_ROWS, 13))) is X
+    assert training.kernel_design(X, np.zeros((2, kernels.PART_ROWS, 13))) is X
     # a copy larger than PAD_MAX_ENTRIES
     monkeypatch.setattr(training, "PAD_MAX_ENTRIES", 5 * 16 - 1)
     assert training.kernel_design(X, None) is X

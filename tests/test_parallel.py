@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dlnsam
-from dlnsam import _kernels, flows, training
+from dlnsam import flows, kernels, reference, training
 
 CASES = [  # (rho, m, normalize): 1-SAM; many small micro-batches; few large ones; GD
     (0.3, 1, False),
@@ -21,6 +21,7 @@ CASES = [  # (rho, m, normalize): 1-SAM; many small micro-batches; few large one
 ]
 
 
+@pytest.mark.slow  # compiles the parallel kernel, as the next two do
 @pytest.mark.parametrize(("rho", "m", "normalize"), CASES)
 @pytest.mark.parametrize("chunks", [2, 3, 8])
 @pytest.mark.parametrize("first_order", [False, True])
@@ -32,15 +33,36 @@ def test_parallel_direction_matches_serial(rho, m, normalize, chunks, first_orde
     u, v = rng.standard_normal(d), rng.standard_normal(d)
     rows = rng.permutation(n)
     out = []
-    for part in (None, np.zeros((chunks, _kernels.PART_ROWS, d))):
-        work, r, du, dv = np.zeros((_kernels.WORK_ROWS, d)), np.zeros(n), np.zeros(d), np.zeros(d)
-        sum_r2 = _kernels.direction(X, y, rows, u, v, rho, m, normalize, 1e-12, first_order,
-                                    work, r, du, dv, part)  # fmt: skip
+    for part in (None, np.zeros((chunks, kernels.PART_ROWS, d))):
+        work, r, du, dv = np.zeros((kernels.WORK_ROWS, d)), np.zeros(n), np.zeros(d), np.zeros(d)
+        sum_r2 = kernels.direction(X, y, rows, u, v, rho, m, normalize, 1e-12, first_order,
+                                    work, r, du, dv, part, False)  # fmt: skip
         out.append((sum_r2, du, dv, work[3].copy(), work[6].copy(), r.copy()))
     for a, b in zip(*out, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("m", [1, 3, 24])
+def test_loss_derivative_only_direction_serial_parallel_and_reference(m) -> None:
+    """Serial and parallel kernels drop the perturbed factor alike, as the reference does."""
+    rng = np.random.default_rng(m)
+    n, d, rho = 24, 17, 0.3
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    u, v = rng.standard_normal(d), rng.standard_normal(d)
+    rows = rng.permutation(n)
+    want = reference.sam_direction(
+        reference.grad_uv, X, y, u, v, rows, rho, m, loss_derivative_only=True
+    )
+    for part in (None, np.zeros((3, kernels.PART_ROWS, d))):
+        work, r, du, dv = np.zeros((kernels.WORK_ROWS, d)), np.zeros(n), np.zeros(d), np.zeros(d)
+        kernels.direction(X, y, rows, u, v, rho, m, False, 1e-12, False, work, r, du, dv, part,
+                          True)  # fmt: skip
+        np.testing.assert_allclose(du, want[0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(dv, want[1], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("rho", "m"), [(0.3, 1), (0.3, 3), (0.3, 4003), (0.0, 4003)])
 def test_parallel_results_do_not_depend_on_the_thread_count(rho, m) -> None:
     """Every output, the loss included, is the same to the bit on 1 thread and on all."""
@@ -54,15 +76,15 @@ def test_parallel_results_do_not_depend_on_the_thread_count(rho, m) -> None:
     try:
         for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
             numba.set_num_threads(threads)
-            part = np.zeros((_kernels.PARALLEL_CHUNKS, _kernels.PART_ROWS, d))
+            part = np.zeros((kernels.PARALLEL_CHUNKS, kernels.PART_ROWS, d))
             work, r, du, dv = (
-                np.zeros((_kernels.WORK_ROWS, d)),
+                np.zeros((kernels.WORK_ROWS, d)),
                 np.zeros(n),
                 np.zeros(d),
                 np.zeros(d),
             )
-            sum_r2 = _kernels.direction(X, y, rows, u, v, rho, m, False, 1e-12, True,
-                                        work, r, du, dv, part)  # fmt: skip
+            sum_r2 = kernels.direction(X, y, rows, u, v, rho, m, False, 1e-12, True,
+                                        work, r, du, dv, part, False)  # fmt: skip
             out.append((np.array([sum_r2]), du, dv, work[3].copy(), work[6].copy()))
     finally:
         numba.set_num_threads(before)
@@ -86,8 +108,8 @@ def test_runs_agree_serial_and_parallel(algorithm, monkeypatch) -> None:
     monkeypatch.setattr(training, "PARALLEL_MIN_ROWS", 1)
     monkeypatch.setattr(training.numba, "get_num_threads", lambda: 2)
     assert training.parallel_chunks(16, 40).shape == (
-        _kernels.PARALLEL_CHUNKS,
-        _kernels.PART_ROWS,
+        kernels.PARALLEL_CHUNKS,
+        kernels.PART_ROWS,
         40,
     )
     par = dlnsam.run(p, algorithm, lr=0.05, steps=300, alpha=0.2, seed=1)
@@ -124,7 +146,7 @@ def test_chunk_count_follows_the_batch_not_the_threads(n, d, chunks, monkeypatch
         monkeypatch.setattr(training.numba, "get_num_threads", lambda threads=threads: threads)
         part = training.parallel_chunks(n, d)
         assert (None if part is None else part.shape) == (
-            None if chunks is None else (chunks, _kernels.PART_ROWS, d)
+            None if chunks is None else (chunks, kernels.PART_ROWS, d)
         )
     monkeypatch.setattr(training.numba, "get_num_threads", lambda: 1)
     part = training.parallel_chunks(n, d)
@@ -140,7 +162,7 @@ def test_one_thread_takes_the_chunked_kernel_too() -> None:
     finally:
         numba.set_num_threads(before)
     assert part is not None
-    assert part.shape == (_kernels.PARALLEL_CHUNKS, _kernels.PART_ROWS, 1000)
+    assert part.shape == (kernels.PARALLEL_CHUNKS, kernels.PART_ROWS, 1000)
 
 
 @pytest.mark.slow  # the chunked run and flow kernels again

@@ -15,13 +15,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-import _reference as ref
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import dlnsam
+from dlnsam import reference as ref
 from dlnsam.training import draw_batches
 
 RTOL = 1e-10

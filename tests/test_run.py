@@ -3,12 +3,12 @@ learning-rate decay, interruption and chunking."""
 
 from __future__ import annotations
 
-import _reference as ref
 import numpy as np
 import pytest
 
 import dlnsam
 from dlnsam import GD, SAM, SGD, Problem, gaussian_problem, run
+from dlnsam import reference as ref
 from dlnsam.training import draw_batches
 
 SMALL = gaussian_problem(n=12, d=14, k=3, seed=4, n_test=30)
@@ -199,7 +199,7 @@ def no_kernel(monkeypatch):
     def forbidden(*args):
         raise AssertionError("run_chunk was called with invalid arguments")
 
-    monkeypatch.setattr(dlnsam._kernels, "run_chunk", forbidden)
+    monkeypatch.setattr(dlnsam.kernels, "run_chunk", forbidden)
 
 
 @pytest.mark.parametrize(("algorithm", "kwargs", "match"), RUN_ERRORS.values(), ids=RUN_ERRORS)
@@ -501,7 +501,7 @@ CHUNKED = [
 def test_keyboard_interrupt_keeps_the_completed_steps(algorithm, monkeypatch):
     chunk = 6
     monkeypatch.setattr(dlnsam.training, "_CHUNK_STEPS", chunk)
-    real_run_chunk = dlnsam._kernels.run_chunk
+    real_run_chunk = dlnsam.kernels.run_chunk
     calls = []
 
     def interrupt_third_call(*args):
@@ -510,7 +510,7 @@ def test_keyboard_interrupt_keeps_the_completed_steps(algorithm, monkeypatch):
             raise KeyboardInterrupt
         return real_run_chunk(*args)
 
-    monkeypatch.setattr(dlnsam._kernels, "run_chunk", interrupt_third_call)
+    monkeypatch.setattr(dlnsam.kernels, "run_chunk", interrupt_third_call)
     record = np.arange(0, 61, 4)
     kw = {"lr": 0.02, "alpha": 0.3, "seed": 9}
     res = run(SMALL, algorithm, steps=60, record=record, **kw)
@@ -520,7 +520,7 @@ def test_keyboard_interrupt_keeps_the_completed_steps(algorithm, monkeypatch):
     assert res.n_steps == 2 * chunk
     assert f"after {2 * chunk} of 60 steps" in res.message
 
-    monkeypatch.setattr(dlnsam._kernels, "run_chunk", real_run_chunk)
+    monkeypatch.setattr(dlnsam.kernels, "run_chunk", real_run_chunk)
     clean = run(SMALL, algorithm, steps=2 * chunk, record=record[record <= 2 * chunk], **kw)
     assert_same_run(res, clean)
 
