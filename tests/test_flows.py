@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
-from _reference import subset_gradient_beta
 from scipy.integrate import solve_ivp
 
 import dlnsam
 from dlnsam import GD, SAM, SGD
 from dlnsam.flows import default_loss_tol, flow
+from dlnsam.reference import subset_gradient_beta
 
 
 def reference_rhs(X, y, rho, m, normalize=False, eps=1e-12):
@@ -174,7 +174,7 @@ def test_not_converged_by_t_max_says_so(small) -> None:
 @pytest.mark.parametrize("algorithm", [GD(), SAM(0.1, m=1)], ids=lambda a: a.name)
 def test_blow_up_is_reported_with_its_cause(small, algorithm, monkeypatch) -> None:
     """A gradient flow cannot blow up: its divergence is the integrator's, never ρ's."""
-    from dlnsam import flows as flows_module
+    from dlnsam.flows import driver as flows_module
 
     real = flows_module.kernel_inputs
 
@@ -235,12 +235,12 @@ def test_state_atol_is_relative_on_small_coordinates() -> None:
     ],
 )
 def test_alpha_outside_the_integrable_range_is_refused(small, kwargs, match, monkeypatch) -> None:
-    from dlnsam import _flow_kernel
+    from dlnsam.flows import dop853
 
     def forbidden(*args):
         raise AssertionError("the kernel ran")
 
-    monkeypatch.setattr(_flow_kernel, "integrate", forbidden)
+    monkeypatch.setattr(dop853, "integrate", forbidden)
     with pytest.raises(ValueError, match=match):
         flow(small, GD(), **kwargs)
 
@@ -297,12 +297,12 @@ def test_bad_input(small, kwargs, match) -> None:
 
 
 def test_interrupted_flow_returns_what_it_computed(small, monkeypatch) -> None:
-    from dlnsam import _flow_kernel
-    from dlnsam import flows as flows_module
+    from dlnsam.flows import dop853
+    from dlnsam.flows import driver as flows_module
 
     monkeypatch.setattr(flows_module, "_STEPS_PER_CALL", 5)
     calls = {"n": 0}
-    integrate = _flow_kernel.integrate
+    integrate = dop853.integrate
 
     def interrupt_on_third_call(*args):
         calls["n"] += 1
@@ -310,10 +310,10 @@ def test_interrupted_flow_returns_what_it_computed(small, monkeypatch) -> None:
             raise KeyboardInterrupt
         return integrate(*args)
 
-    monkeypatch.setattr(_flow_kernel, "integrate", interrupt_on_third_call)
+    monkeypatch.setattr(dop853, "integrate", interrupt_on_third_call)
     res = flow(small, SAM(0.1, m=1), alpha=0.2)
     assert res.status == "interrupted" and res.n_steps == 10
-    monkeypatch.setattr(_flow_kernel, "integrate", integrate)
+    monkeypatch.setattr(dop853, "integrate", integrate)
     full = flow(small, SAM(0.1, m=1), alpha=0.2, t_max=res.t_end, loss_tol=0.0)
     np.testing.assert_allclose(res.beta, full.beta, rtol=1e-9)
     assert res.integral_loss == pytest.approx(full.integral_loss, rel=1e-9)
@@ -339,3 +339,68 @@ def test_bdf_needs_fewer_evaluations_to_convergence(small) -> None:
     assert dop.status == bdf.status == "converged"
     assert bdf.n_steps < dop.n_steps and bdf.nfev < dop.nfev / 3
     np.testing.assert_allclose(bdf.alpha_eff, dop.alpha_eff, rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "algorithm",
+    [GD(), SAM(0.2), SAM(0.2, m=1), SAM(0.2, m=3, normalize=True)],
+    ids=lambda a: a.name,
+)
+def test_term_rhs_matches_the_numpy_reference(small, algorithm) -> None:
+    """The compiled right-hand side of the flow term against its plain-NumPy twin."""
+    from dlnsam.flows.terms import initial_state, rhs, sam_flow_term
+
+    rng = np.random.default_rng(3)
+    params = algorithm.kernel_params(small.n)
+    term = sam_flow_term(small.X, small.y, params, None)
+    z = initial_state(rng.standard_normal(small.d), rng.standard_normal(small.d))
+    out = np.empty_like(z)
+    loss = rhs(term, z, out)
+    expected = reference_rhs(small.X, small.y, params.rho, params.m, params.normalize)(0.0, z)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-14)
+    assert loss == pytest.approx(expected[2 * small.d], rel=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "option"),
+    [
+        (GD(weight_decay=0.1), "weight_decay"),
+        (GD(normalized_descent=True), "normalized_descent"),
+        (SAM(0.1, m=1, loss_derivative_only=True), "loss_derivative_only"),
+        (SAM(0.1, weight_decay=0.01), "weight_decay"),
+    ],
+)
+def test_discrete_only_options_are_refused(small, algorithm, option, monkeypatch) -> None:
+    from dlnsam.flows import dop853
+
+    def forbidden(*args):
+        raise AssertionError("the kernel ran")
+
+    monkeypatch.setattr(dop853, "integrate", forbidden)
+    with pytest.raises(ValueError, match=rf"algorithm: {option} = .* discrete steps only"):
+        flow(small, algorithm, alpha=0.1)
+
+
+def test_eps_of_the_normalized_flow_is_a_flow_option(small) -> None:
+    res = flow(small, SAM(0.1, m=1, normalize=True, eps=1e-8), alpha=0.1, t_max=1.0)
+    assert res.status == "max_steps"
+
+
+def test_every_kernel_code_has_a_message() -> None:
+    from dlnsam import status
+    from dlnsam.results import MESSAGES, outcome
+
+    context = {
+        "n_steps": 3, "next_step": 4, "steps": 10, "train_loss": 1e-3, "max_loss": 1e9,
+        "cause": "lr too large", "t_end": 2.0, "loss": 1e-3, "what": "x", "why": "y",
+        "remedy": "", "blowing": "", "hint": "", "t_max": 5.0, "max_steps": 7, "target": 1e-9,
+    }  # fmt: skip
+    for kind, case in MESSAGES:
+        assert outcome(kind, status.RUNNING, case=case, **context)[1]
+    codes = {"run": [status.RUNNING, status.CONVERGED, status.DIVERGED],
+             "flow": [status.RUNNING, status.CONVERGED, status.DIVERGED,
+                      status.STEP_UNDERFLOW, status.T_END]}  # fmt: skip
+    for kind, kind_codes in codes.items():
+        for code in kind_codes:
+            assert outcome(kind, code, **context)[0] in set(dlnsam.Status)
+        assert outcome(kind, status.CONVERGED, True, **context)[0] == "interrupted"

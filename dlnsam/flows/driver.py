@@ -1,4 +1,4 @@
-"""Continuous-time flows: gradient flow and the SAM(ρ, m) flows, to convergence.
+"""flow(): one entry point that joins a flow's term and an integrator.
 
 The flows are the limits of GD and SAM as the step size γ → 0, θ̇ = −∇L(θ)
 and θ̇ = −D(θ) with D the SAM(ρ, m) direction. Along them dlnsam also
@@ -9,22 +9,36 @@ hypentropy scale of the solution the flow selects (Theorem 1 of Andriushchenko
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dlnsam import _bdf, _dop853, _flow_kernel, _kernels
 from dlnsam._validation import as_float_array, positive_float
-from dlnsam.algorithms import GD, SAM, Algorithm
+from dlnsam.algorithms import FLOW_OPTIONS, GD, SAM, Algorithm
+from dlnsam.flows import bdf, dop853
+from dlnsam.flows.records import Controls, new_outputs, new_progress
+from dlnsam.flows.terms import (
+    dynamic_size,
+    initial_state,
+    sam_flow_term,
+    split_state,
+    state_atol,
+    train_loss,
+)
 from dlnsam.problems import Problem
-from dlnsam.results import History, Status
+from dlnsam.results import History, Status, outcome
+from dlnsam.status import DIVERGED, RUNNING, STEP_UNDERFLOW
 from dlnsam.training import initial_point, kernel_inputs, parallel_chunks
 
 __all__ = [
     "ALPHA_RANGE",
+    "BDF_MAX_D",
     "DEFAULT_MAX_STEPS",
+    "INTEGRATORS",
     "MAX_RTOL",
     "METHODS",
     "NORMALIZED_MAX_STEPS",
@@ -32,17 +46,21 @@ __all__ = [
     "check_alpha",
     "default_loss_tol",
     "flow",
-    "state_atol",
 ]
 
+#: The integrators of :func:`flow`, by name: modules with the same
+#: ``integrate(term, z, progress, controls, outputs, memory)`` kernel,
+#: ``new_memory(size, p)`` and ``step_flops(p)``.
+INTEGRATORS: dict[str, ModuleType] = {"DOP853": dop853, "BDF": bdf}
+
 #: The integrators of :func:`flow`.
-METHODS = ("DOP853", "BDF")
+METHODS = tuple(INTEGRATORS)
 
 # Accepted steps per kernel call; between calls the flow can be interrupted.
 _STEPS_PER_CALL = 20_000
-# BDF factors a dense (2d)×(2d) matrix, O(d³): its calls get a step budget of about
-# this many flops' worth, so that an interrupt is still acted on within seconds.
-_BDF_FLOPS_PER_CALL = 2e9
+# An integrator whose steps cost O(p³) (BDF's dense LU) gets a step budget of
+# about this many flops' worth, so that an interrupt is still acted on within seconds.
+_FLOPS_PER_CALL = 2e9
 #: Largest d for method='BDF' (its dense Jacobian and LU take about 100 d² bytes).
 BDF_MAX_D = 2000
 
@@ -192,46 +210,151 @@ def check_alpha(alpha: ArrayLike, name: str = "alpha") -> None:
         )
 
 
-def state_atol(
-    u0: NDArray[np.float64], v0: NDArray[np.float64], rtol: float, atol: float
-) -> NDArray[np.float64]:
-    """The absolute tolerance of each component of the flow state z = [u, v, ∫L, Δ, Δ⁽¹⁾].
-
-    ``atol`` everywhere, except on u_c and v_c: min(atol, rtol · s_c) with
-    s_c = max(|u0_c|, |v0_c|) > 0. A coordinate that starts far below ``atol``
-    (a small initialization scale α) is so integrated to relative accuracy
-    rtol: with the absolute tolerance alone, its error would not be controlled
-    at all until it grew past ``atol``, and the flow's limit depends on it
-    through α. A coordinate with u0_c = v0_c = 0 stays at 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dlnsam.flows import state_atol
-    >>> state_atol(np.array([2e-60, 1.0]), np.zeros(2), 1e-10, 1e-14)[[0, 1, 2, 4]]
-    array([2.e-70, 1.e-14, 2.e-70, 1.e-14])
-    """
-    d = u0.shape[0]
-    out = np.full(4 * d + 1, atol)
-    s = np.maximum(np.abs(u0), np.abs(v0))
-    theta = np.where(s > 0.0, np.minimum(atol, rtol * s), atol)
-    out[:d] = theta
-    out[d : 2 * d] = theta
-    return out
+# The fields of a flow's algorithm that the flow uses: FLOW_OPTIONS and eps,
+# the regularizer of the normalized ascent (itself a flow option).
+_FLOW_FIELDS = (*FLOW_OPTIONS, "eps")
 
 
 def _check_flow_algorithm(algorithm: object) -> Algorithm:
-    if isinstance(algorithm, GD):
-        return algorithm
-    if isinstance(algorithm, SAM):
-        if algorithm.batch_size is not None:
+    """GD() or a full-batch SAM whose discrete-only options keep their defaults."""
+    if not isinstance(algorithm, (GD, SAM)):
+        raise ValueError(
+            f"algorithm must be GD() (gradient flow) or full-batch SAM(rho, m), got {algorithm!r}"
+        )
+    if isinstance(algorithm, SAM) and algorithm.batch_size is not None:
+        raise ValueError("algorithm: a flow is deterministic; use full-batch SAM (batch_size=None)")
+    for field in dataclasses.fields(algorithm):
+        if field.name in _FLOW_FIELDS:
+            continue
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            default = dataclasses.MISSING
+        value = getattr(algorithm, field.name)
+        if default is dataclasses.MISSING or value != default:
             raise ValueError(
-                "algorithm: a flow is deterministic; use full-batch SAM (batch_size=None)"
+                f"algorithm: {field.name} = {value!r} is an option of discrete steps only; "
+                f"a flow takes {', '.join(FLOW_OPTIONS)} (and {field.name} at its default)"
             )
-        return algorithm
-    raise ValueError(
-        f"algorithm must be GD() (gradient flow) or full-batch SAM(rho, m), got {algorithm!r}"
-    )
+    return algorithm
+
+
+def _check_tolerances(
+    rtol: float, atol: float, loss_tol: float | None, t_max: float
+) -> tuple[float, float, float, float]:
+    rtol = positive_float(rtol, "rtol")
+    if rtol > MAX_RTOL:
+        raise ValueError(
+            f"rtol must be <= {MAX_RTOL:g}, got {rtol:g}: looser error control accepts "
+            "unstable steps, and the flow's limit would not be resolved"
+        )
+    atol = positive_float(atol, "atol")
+    if loss_tol is None:
+        loss_tol = default_loss_tol(rtol)
+    loss_tol = positive_float(loss_tol, "loss_tol", allow_zero=True)
+    if loss_tol >= 1.0:
+        raise ValueError(
+            f"loss_tol must be < 1, got {loss_tol:g}: the flow stops once "
+            "L <= loss_tol x L(0), so it would stop at its start"
+        )
+    return rtol, atol, loss_tol, positive_float(t_max, "t_max")
+
+
+def _check_method(method: str, d: int, rtol: float) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "BDF" and d > BDF_MAX_D:
+        raise ValueError(
+            f"method='BDF' keeps a dense (2d)x(2d) Jacobian and LU: d = {d} > "
+            f"{BDF_MAX_D} would take {100 * d**2 / 1e9:.1f} GB and O(d^3) work per "
+            "factorization; use method='DOP853'"
+        )
+    if rtol < 1e-15:
+        raise ValueError(f"rtol must be >= 1e-15 (below float64 resolution), got {rtol}")
+
+
+def _check_start(
+    u: NDArray[np.float64], v: NDArray[np.float64], alpha: ArrayLike | None
+) -> NDArray[np.float64] | None:
+    """Check the scale of θ_0; return α when θ_0 = (2α, 0) with α > 0, else None."""
+    if alpha is not None:
+        check_alpha(u / 2.0)
+    else:
+        scale = np.maximum(np.abs(u), np.abs(v)) / 2.0
+        check_alpha(scale[scale > 0.0], "max(|u0|, |v0|) / 2")
+    return u / 2.0 if np.all(v == 0.0) and np.all(u > 0.0) else None
+
+
+def _output_times(times: ArrayLike | None, t_max: float) -> NDArray[np.float64]:
+    if times is None:
+        return np.zeros(0)
+    out = np.unique(as_float_array(times, "times", 1))
+    if out[0] <= 0 or out[-1] > t_max:
+        raise ValueError(f"times must lie in (0, t_max = {t_max:g}]")
+    return out
+
+
+def _flow_outcome(
+    code: int, interrupted: bool, progress: np.ndarray, z: NDArray[np.float64], **ctx: object
+) -> tuple[Status, str]:
+    """Status and message of a flow: the causes a flow's stop can have, in words."""
+    t_end, loss = float(progress["t"][0]), float(progress["loss"][0])
+    rho, rtol, atol = ctx["rho"], ctx["rtol"], ctx["atol"]
+    ctx = {"t_end": t_end, "loss": loss, **ctx}
+    case = None
+    if code == DIVERGED and progress["n_steps"][0] == 0 and np.isfinite(loss):
+        case = "diverged_at_start"
+        ctx["what"] = "the gradient" if rho == 0.0 else f"the SAM direction (rho = {rho:g})"
+        ctx["remedy"] = "" if rho == 0.0 else ", or lower rho"
+    elif code == DIVERGED:
+        ctx["what"] = (
+            f"L = {loss:.3e} exceeds 1e10 x the initial loss scale"
+            if np.isfinite(loss) and np.all(np.isfinite(z))
+            else f"the state overflowed (L = {loss:.3e})"
+        )
+        ctx["why"] = (
+            "the loss of a gradient flow cannot increase, so the integration failed: "
+            f"its tolerances (rtol = {rtol:g}, atol = {atol:g}) are too loose"
+            if rho == 0.0
+            else f"rho = {rho:g} is too large for this problem, or the tolerances "
+            f"(rtol = {rtol:g}, atol = {atol:g}) are too loose to integrate it"
+        )
+    ctx["blowing"] = "" if rho == 0.0 else "blowing up or "
+    ctx["hint"] = ""
+    if code == RUNNING and ctx["normalize"]:
+        ctx["hint"] = (
+            "; the normalized flow chatters near an interpolator, in steps far shorter "
+            "than its time scale (a larger max_steps goes further, slowly)"
+        )
+    elif code == STEP_UNDERFLOW and ctx["method"] == "BDF":
+        ctx["hint"] = (
+            "; BDF can also stall once the loss is far below its accuracy "
+            "(loss_tol well under the default): method='DOP853' may get further"
+        )
+    return outcome("flow", code, interrupted, case, **ctx)
+
+
+def _integrate(method, term, z, progress, controls, outputs, max_steps):
+    """Call the integrator's kernel in budgets of steps; return (code, interrupted)."""
+    integrator = INTEGRATORS[method]
+    p = int(dynamic_size(term))
+    memory = integrator.new_memory(z.size, p)
+    flops = integrator.step_flops(p)
+    per_call = _STEPS_PER_CALL
+    if flops > 0.0:
+        per_call = int(min(per_call, max(1.0, _FLOPS_PER_CALL / flops)))
+    code = RUNNING
+    try:
+        while code == RUNNING and progress["n_steps"][0] < max_steps:
+            budget = int(min(per_call, max_steps - progress["n_steps"][0]))
+            code = integrator.integrate(
+                term, z, progress, controls._replace(max_steps=budget), outputs, memory
+            )
+    except KeyboardInterrupt:
+        return code, True
+    return code, False
 
 
 def flow(
@@ -342,183 +465,64 @@ def flow(
         raise ValueError(f"problem must be a dlnsam.Problem, got {type(problem).__name__}")
     algorithm = _check_flow_algorithm(algorithm)
     params = algorithm.kernel_params(problem.n)
-    rtol = positive_float(rtol, "rtol")
-    if rtol > MAX_RTOL:
-        raise ValueError(
-            f"rtol must be <= {MAX_RTOL:g}, got {rtol:g}: looser error control accepts "
-            "unstable steps, and the flow's limit would not be resolved"
-        )
-    atol = positive_float(atol, "atol")
-    if loss_tol is None:
-        loss_tol = default_loss_tol(rtol)
-    loss_tol = positive_float(loss_tol, "loss_tol", allow_zero=True)
-    if loss_tol >= 1.0:
-        raise ValueError(
-            f"loss_tol must be < 1, got {loss_tol:g}: the flow stops once "
-            "L <= loss_tol x L(0), so it would stop at its start"
-        )
-    t_max = positive_float(t_max, "t_max")
+    rtol, atol, loss_tol, t_max = _check_tolerances(rtol, atol, loss_tol, t_max)
     if max_steps is None:
         max_steps = NORMALIZED_MAX_STEPS if params.normalize else DEFAULT_MAX_STEPS
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if method == "BDF" and problem.d > BDF_MAX_D:
-        raise ValueError(
-            f"method='BDF' keeps a dense (2d)x(2d) Jacobian and LU: d = {problem.d} > "
-            f"{BDF_MAX_D} would take {100 * problem.d**2 / 1e9:.1f} GB and O(d^3) work per "
-            "factorization; use method='DOP853'"
-        )
-    if rtol < 1e-15:
-        raise ValueError(f"rtol must be >= 1e-15 (below float64 resolution), got {rtol}")
+    _check_method(method, problem.d, rtol)
     u, v = initial_point(problem.d, alpha, u0, v0)
-    if alpha is not None:
-        check_alpha(u / 2.0)
-    else:
-        scale = np.maximum(np.abs(u), np.abs(v)) / 2.0
-        check_alpha(scale[scale > 0.0], "max(|u0|, |v0|) / 2")
-    if times is None:
-        out_times = np.zeros(0)
-    else:
-        out_times = np.unique(as_float_array(times, "times", 1))
-        if out_times[0] <= 0 or out_times[-1] > t_max:
-            raise ValueError(f"times must lie in (0, t_max = {t_max:g}]")
-
-    base_alpha = None
-    if np.all(v == 0.0) and np.all(u > 0.0):
-        base_alpha = u / 2.0
+    base_alpha = _check_start(u, v, alpha)
+    out_times = _output_times(times, t_max)
 
     data = kernel_inputs(problem, u, v)
-    X, y, loss0 = data.X, data.y, data.loss0
-    d = problem.d
-    beta0 = u * v
-    z = np.zeros(4 * d + 1)
-    z[:d], z[d : 2 * d] = u, v
-
-    tolerances = state_atol(u, v, rtol, atol)
-    part = parallel_chunks(problem.n, d)
-    clock = np.array([0.0, 0.0, loss0])
-    counters = np.zeros(4, dtype=np.int64)
-    out_loss = np.full((out_times.size, 2), np.nan)
-    out_beta = np.full((out_times.size, d), np.nan)
-    state = _bdf.bdf_state(z.size) if method == "BDF" else None
-    per_call = _STEPS_PER_CALL
-    if state is not None:
-        per_call = int(min(per_call, max(1.0, _BDF_FLOPS_PER_CALL / (2 * d) ** 3)))
-    code = _kernels.RUNNING
-    interrupted = False
-    try:
-        while code == _kernels.RUNNING and counters[1] < max_steps:
-            budget = int(min(per_call, max_steps - counters[1]))
-            if state is None:
-                code = _flow_kernel.integrate(
-                    X, y, data.X_test, data.y_test, z, clock,
-                    params.rho, params.m, params.normalize, params.eps,
-                    _dop853.A, _dop853.B, _dop853.C, _dop853.E3, _dop853.E5,
-                    rtol, tolerances, t_max, loss_tol * loss0, data.max_loss,
-                    out_times, out_loss, out_beta, counters, budget, part,
-                )  # fmt: skip
-            else:
-                code = _bdf.integrate_bdf(
-                    X, y, data.X_test, data.y_test, z, clock,
-                    params.rho, params.m, params.normalize, params.eps,
-                    rtol, tolerances, t_max, loss_tol * loss0, data.max_loss,
-                    out_times, out_loss, out_beta, counters, budget, part, state,
-                )  # fmt: skip
-    except KeyboardInterrupt:
-        interrupted = True
-
-    t_end, loss_end = float(clock[0]), float(clock[2])
-    u, v = z[:d].copy(), z[d : 2 * d].copy()
-    beta = u * v
-    delta = z[2 * d + 1 : 3 * d + 1].copy()
-    delta1 = z[3 * d + 1 :].copy()
-    test_loss = problem.test_loss(beta) if problem.has_test else None
-
-    if interrupted:
-        status, message = Status.INTERRUPTED, f"interrupted at t = {t_end:.6g}"
-    elif code == _kernels.CONVERGED:
-        status = Status.CONVERGED
-        message = f"L = {loss_end:.3e} <= loss_tol x L(0) at t = {t_end:.6g}"
-    elif code == _kernels.DIVERGED and counters[1] == 0 and np.isfinite(loss_end):
-        status = Status.DIVERGED
-        what = "the gradient" if params.rho == 0.0 else f"the SAM direction (rho = {params.rho:g})"
-        message = (
-            f"{what} at theta_0 is not finite (it overflows): the flow cannot start; "
-            "rescale X, y or the initialization" + ("" if params.rho == 0.0 else ", or lower rho")
-        )
-    elif code == _kernels.DIVERGED:
-        status = Status.DIVERGED
-        if np.isfinite(loss_end) and np.all(np.isfinite(z)):
-            what = f"L = {loss_end:.3e} exceeds 1e10 x the initial loss scale"
-        else:
-            what = f"the state overflowed (L = {loss_end:.3e})"
-        if params.rho == 0.0:
-            why = (
-                "the loss of a gradient flow cannot increase, so the integration failed: "
-                f"its tolerances (rtol = {rtol:g}, atol = {atol:g}) are too loose"
-            )
-        else:
-            why = (
-                f"rho = {params.rho:g} is too large for this problem, or the tolerances "
-                f"(rtol = {rtol:g}, atol = {atol:g}) are too loose to integrate it"
-            )
-        message = f"the flow blew up at t = {t_end:.6g}: {what}; {why}"
-    elif code == _flow_kernel.STEP_UNDERFLOW:
-        status = Status.STEP_SIZE_UNDERFLOW
-        blowing = "" if params.rho == 0.0 else "blowing up or "
-        message = (
-            f"the step size fell below the resolution of t = {t_end:.6g} (L = {loss_end:.3e}); "
-            f"the flow is {blowing}too stiff for these tolerances"
-        )
-        if method == "BDF":
-            message += (
-                "; BDF can also stall once the loss is far below its accuracy "
-                "(loss_tol well under the default): method='DOP853' may get further"
-            )
-    else:
-        status = Status.MAX_STEPS
-        why = f"t_max = {t_max:g}" if code == _flow_kernel.MAX_STEPS else f"{max_steps} steps"
-        message = (
-            f"not converged by {why}: L = {loss_end:.3e} > loss_tol x L(0) = {loss_tol * loss0:.3e}"
-        )
-        if params.normalize and code != _flow_kernel.MAX_STEPS:
-            message += (
-                "; the normalized flow chatters near an interpolator, in steps far shorter "
-                "than its time scale (a larger max_steps goes further, slowly)"
-            )
-
-    reached = int(counters[3])
-    steps = np.concatenate([[0.0], out_times[:reached]])
-    hist_train = np.concatenate([[loss0], out_loss[:reached, 0]])
-    hist_test = (
-        np.concatenate([[problem.test_loss(beta0)], out_loss[:reached, 1]])
-        if problem.has_test
-        else None
+    d, beta0 = problem.d, u * v
+    z = initial_state(u, v)
+    term = sam_flow_term(data.X, data.y, params, parallel_chunks(problem.n, d))
+    progress = new_progress(data.loss0)
+    controls = Controls(
+        rtol, state_atol(u, v, rtol, atol), t_max, loss_tol * data.loss0, data.max_loss, 0
     )
-    alpha_eff = None if base_alpha is None else base_alpha * np.exp(-delta)
-    alpha_eff1 = None if base_alpha is None else base_alpha * np.exp(-delta1)
+    outputs = new_outputs(out_times, d, data.X_test, data.y_test)
+    code, interrupted = _integrate(method, term, z, progress, controls, outputs, max_steps)
+
+    status, message = _flow_outcome(
+        code, interrupted, progress, z, rho=params.rho, normalize=params.normalize,
+        rtol=rtol, atol=atol, method=method, t_max=t_max, max_steps=max_steps,
+        target=loss_tol * data.loss0,
+    )  # fmt: skip
+    end = split_state(z.copy(), d)
+    beta = end.u * end.v
+    reached = int(progress["next_output"][0])
+    hist_test = None
+    if problem.has_test:
+        hist_test = np.concatenate([[problem.test_loss(beta0)], outputs.loss[:reached, 1]])
     return FlowResult(
-        u=u,
-        v=v,
+        u=end.u,
+        v=end.v,
         beta=beta,
-        t_end=t_end,
-        train_loss=float(_kernels.half_mse(X, y, beta)),
-        test_loss=test_loss,
-        integral_loss=float(z[2 * d]),
-        delta=delta,
-        delta_first_order=delta1,
+        t_end=float(progress["t"][0]),
+        train_loss=float(train_loss(term, z, np.empty(d))),
+        test_loss=problem.test_loss(beta) if problem.has_test else None,
+        integral_loss=float(end.integral_loss[0]),
+        delta=end.delta,
+        delta_first_order=end.delta_first_order,
         alpha=base_alpha,
-        alpha_eff=alpha_eff,
-        alpha_eff_first_order=alpha_eff1,
+        alpha_eff=None if base_alpha is None else base_alpha * np.exp(-end.delta),
+        alpha_eff_first_order=(
+            None if base_alpha is None else base_alpha * np.exp(-end.delta_first_order)
+        ),
         status=status,
         message=message,
-        nfev=int(counters[0]),
-        n_steps=int(counters[1]),
-        n_rejected=int(counters[2]),
-        history=History(steps=steps, train_loss=hist_train, test_loss=hist_test),
-        beta_at_times=np.vstack([beta0[None, :], out_beta[:reached]]),
+        nfev=int(progress["nfev"][0]),
+        n_steps=int(progress["n_steps"][0]),
+        n_rejected=int(progress["n_rejected"][0]),
+        history=History(
+            steps=np.concatenate([[0.0], out_times[:reached]]),
+            train_loss=np.concatenate([[data.loss0], outputs.loss[:reached, 0]]),
+            test_loss=hist_test,
+        ),
+        beta_at_times=np.vstack([beta0[None, :], outputs.beta[:reached]]),
         algorithm=algorithm,
         rtol=rtol,
         atol=atol,
