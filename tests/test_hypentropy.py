@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import doctest
+import importlib
+import pkgutil
 import warnings
 
 import numpy as np
@@ -19,6 +21,7 @@ from dlnsam.hypentropy import (
     HypentropyResult,
     SolveStatus,
     fit_alpha,
+    identity_residual,
     path,
     phi,
     q,
@@ -611,8 +614,12 @@ def test_phi_rejects_bad_input(beta, alpha, match: str) -> None:
 
 
 def test_docstring_examples_run() -> None:
-    failures, attempted = doctest.testmod(hypentropy, raise_on_error=False)
-    assert attempted > 10 and failures == 0
+    modules = [hypentropy] + [
+        importlib.import_module(f"dlnsam.hypentropy.{info.name}")
+        for info in pkgutil.iter_modules(hypentropy.__path__)
+    ]
+    results = [doctest.testmod(m, raise_on_error=False) for m in modules]
+    assert sum(r.attempted for r in results) > 10 and sum(r.failed for r in results) == 0
 
 
 # ---------------------------------------------------------------- closest_alpha
@@ -653,3 +660,57 @@ def test_closest_alpha_flags_the_edge_and_bad_input() -> None:
         hypentropy.closest_alpha(X, y, np.ones(9))
     with pytest.raises(ValueError, match="bounds must be an increasing pair"):
         hypentropy.closest_alpha(X, y, np.ones(10), bounds=(1.0, 0.1))
+
+
+# ---------------------------------------------------------------- identity_residual
+
+
+def test_identity_residual_is_the_dual_residual_and_zero_on_the_hypentropy_form() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((4, 9))
+    log_alpha = np.log(rng.uniform(0.05, 2.0, 9))
+    beta = 2 * np.exp(2 * log_alpha) * np.sinh(X.T @ rng.standard_normal(4))
+    null = scipy.linalg.null_space(X)
+    assert identity_residual(X, beta, log_alpha) < 1e-14
+    assert identity_residual(X, beta, log_alpha, null) < 1e-14
+    off = log_alpha + 0.3 * rng.standard_normal(9)
+    assert identity_residual(X, beta, off) == pytest.approx(
+        identity_residual(X, beta, off, null), rel=1e-12
+    )
+    assert identity_residual(X, beta, off) > 1e-3
+    sol = solve(X, X @ rng.standard_normal(9), 0.3)
+    assert identity_residual(X, sol.beta, np.log(0.3)) == pytest.approx(
+        sol.dual_residual, rel=1e-6, abs=1e-15
+    )
+    assert np.isnan(identity_residual(X, np.zeros(9), 0.0))
+
+
+def test_identity_residual_in_log_space_and_across_the_asymptotic_cut_off() -> None:
+    """A shrunk scale α e^{−400} (which underflows) works, and the switch from
+    arcsinh(w) to log 2w leaves no jump: both sides agree to rounding."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((4, 9))
+    tiny = np.log(0.1) - 400.0
+    beta = 2 * np.exp(2 * tiny + 850.0) * np.sign(X.T @ np.ones(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert 0 < identity_residual(X, beta, tiny) < 1
+    t = np.linspace(15.0, 45.0, 61)  # log |β| / (2α²) on both sides of the cut-off
+    grad = hypentropy.potential._grad_phi(np.exp(t), np.zeros_like(t))
+    np.testing.assert_allclose(grad, np.arcsinh(np.exp(t)), rtol=2e-16, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("X", "beta", "log_alpha", "null", "match"),
+    [
+        (np.ones(3), np.ones(3), 0.0, None, "X must be 2-D"),
+        (np.ones((2, 3)), np.ones(4), 0.0, None, "beta must have shape"),
+        (np.ones((2, 3)), [1.0, np.nan, 1.0], 0.0, None, "beta contains"),
+        (np.ones((2, 3)), np.ones(3), np.zeros(2), None, "log_alpha must be a scalar"),
+        (np.ones((2, 3)), np.ones(3), -np.inf, None, "log_alpha contains"),
+        (np.ones((2, 3)), np.ones(3), 0.0, np.ones((2, 1)), "null_basis must be"),
+    ],
+)
+def test_identity_residual_rejects_bad_input(X, beta, log_alpha, null, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        identity_residual(X, beta, log_alpha, null)

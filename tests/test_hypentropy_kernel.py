@@ -20,16 +20,15 @@ from hypothesis import strategies as st
 from test_hypentropy import gaussian
 
 import dlnsam
-from dlnsam import _hypentropy_kernel as kernel
-from dlnsam import hypentropy
-from dlnsam.hypentropy import SolveStatus, solve
+from dlnsam import hypentropy, status
+from dlnsam.hypentropy import SolveStatus, design, kernel, newton, potential, solve, solver
 
 
 def robust(X: np.ndarray, y: np.ndarray, alpha) -> hypentropy.HypentropyResult:
     """The robust path alone, from λ = 0 (the reference implementation)."""
     n, d = X.shape
     a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (d,)).copy()
-    return hypentropy._solve_robust(X, y, a, np.zeros(n), 1e-12, 200, [])
+    return solver._solve_robust(X, y, a, np.zeros(n), 1e-12, 200, [])
 
 
 def fast_path(X: np.ndarray, y: np.ndarray, alpha, tol: float = 1e-12) -> tuple[int, int]:
@@ -40,7 +39,7 @@ def fast_path(X: np.ndarray, y: np.ndarray, alpha, tol: float = 1e-12) -> tuple[
     """
     n, d = X.shape
     vector = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (d,)).copy()
-    X, y, vector = (hypentropy._readonly(a) for a in (X, y, vector))
+    X, y, vector = (solver._readonly(a) for a in (X, y, vector))
     code, n_iter, *_ = kernel.newton(X, y, 0.0, vector, tol, 200, np.zeros(n), np.empty(d))
     return code, n_iter
 
@@ -49,14 +48,14 @@ def fast_path(X: np.ndarray, y: np.ndarray, alpha, tol: float = 1e-12) -> tuple[
 def robust_path_calls() -> Iterator[list[int]]:
     """Count the calls of the robust path (the SVD of X) made inside the block."""
     calls = [0]
-    reduce = hypentropy._reduce
+    reduce = solver._reduce
 
-    def spy(X: np.ndarray, y: np.ndarray) -> hypentropy._Design:
+    def spy(X: np.ndarray, y: np.ndarray) -> design._Design:
         calls[0] += 1
         return reduce(X, y)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(hypentropy, "_reduce", spy)
+        mp.setattr(solver, "_reduce", spy)
         yield calls
 
 
@@ -144,7 +143,7 @@ def test_unsafe_designs_take_the_robust_path_from_the_start(case: str) -> None:
     else:
         alpha = np.exp(rng.uniform(np.log(1e-6), np.log(1.0), 30))
     code, n_iter = fast_path(X, y, alpha)
-    assert code == kernel.UNSAFE and n_iter == 0
+    assert code == status.NEWTON_UNSAFE and n_iter == 0
     with robust_path_calls() as calls:
         res = solve(X, y, alpha)
     assert calls[0] == 1
@@ -161,7 +160,7 @@ def test_tiny_alpha_continues_on_the_robust_path(alpha: float) -> None:
     """The weights 2α² cosh z spread with the iterations; the fast path hands over midway."""
     X, y = gaussian(20, 60, seed=5, sparse=3)
     code, n_fast = fast_path(X, y, alpha)
-    assert code == kernel.UNSAFE and n_fast >= 1
+    assert code == status.NEWTON_UNSAFE and n_fast >= 1
     with robust_path_calls() as calls:
         res = solve(X, y, alpha)
     assert calls[0] == 1
@@ -187,7 +186,7 @@ def test_statuses_and_zero_targets_on_the_fast_path() -> None:
     # Asked for a tolerance below the rounding floor, the fast path hands the end
     # game over to the robust path, which detects the stall.
     code, n_fast = fast_path(X, y, 0.5, tol=1e-19)
-    assert code == kernel.ROUNDING and n_fast >= 1
+    assert code == status.NEWTON_ROUNDING and n_fast >= 1
     with robust_path_calls() as calls:
         greedy = solve(X, y, 0.5, tol=1e-19)
     assert calls[0] == 1
@@ -332,7 +331,13 @@ def test_projection_of_the_dual_residual_matches_the_svd_basis() -> None:
     assert kernel._cholesky(G)
     got = kernel._dual_residual(X, G, alpha_sq, beta, z, np.empty(8), np.empty(8), np.empty(30))
     basis = np.linalg.svd(X, full_matrices=False)[2].T
-    grad = hypentropy._grad_phi(beta, np.log(2.0 * alpha_sq))
-    expected = hypentropy._null_space_residual(grad, basis)
+    grad = potential._grad_phi(beta, np.log(2.0 * alpha_sq))
+    expected = potential._null_space_residual(grad, basis)
     assert 0.1 < expected < 1.0
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_kernel_repeats_the_constants_of_the_robust_path() -> None:
+    """The kernel keeps its own copies (Numba caches it per file): they must agree."""
+    for name in ("_MAX_EXPONENT", "_TRUST_RADIUS", "_ARMIJO", "_MAX_BACKTRACKS", "_ROUNDING"):
+        assert getattr(kernel, name) == getattr(newton, name), name

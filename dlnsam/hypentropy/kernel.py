@@ -1,5 +1,8 @@
 """Numba kernel: the hypentropy dual solved by Newton in λ-space (the fast path of solve).
 
+The method is described in :mod:`dlnsam.hypentropy.newton`, whose NumPy
+implementation (the robust path) is this kernel's reference.
+
 :func:`dlnsam.hypentropy.solve` minimizes the dual
 
     F(λ) = Σ_i 2α_i² (cosh z_i − 1) − yᵀλ,   z = Xᵀλ,
@@ -11,7 +14,7 @@ the row-sorted diag(√w) V, which stays accurate when the weights w span
 hundreds of decades (tiny α). When X is well conditioned and the weights span
 a modest range, the n×n Hessian is well conditioned too, and :func:`newton`
 takes the same damped Newton iteration (same trust radius, Armijo line search
-and rounding-aware acceptance, see ``hypentropy._newton``) directly on λ, with
+and rounding-aware acceptance, see ``dlnsam.hypentropy.newton._newton``) directly on λ, with
 Newton systems solved by a Cholesky factorization of the Hessian. It checks
 that this is safe as it goes and stops, with its λ and iteration state, as soon
 as it is not; the Python layer then continues on the robust path.
@@ -26,7 +29,7 @@ computed about as accurately as the robust path's whitened z = Vμ) and, before
 every Newton step, κ₁(G) · max w / min w ≤ :data:`RANGE_LIMIT`, so that the
 Cholesky solve has a relative error of at most about n ε · 1e10 ≈ 1e-5 (Newton
 still converges fast; the rate only matters at the end, below). A pivot that
-is not > 0 or an overflow also stops it (:data:`UNSAFE`). Rank-deficient X,
+is not > 0 or an overflow also stops it (``NEWTON_UNSAFE``). Rank-deficient X,
 tiny α (below about 1e-4 for |β| of order 1: the weights spread with the
 iterations) and per-coordinate α spanning more than a few decades therefore go
 to the robust path, at once or midway.
@@ -35,7 +38,7 @@ End game. Once the Newton decrement drops below the rounding error of F, the
 robust path counts "rounding steps" and declares a stall after 10 of them that
 do not halve the residual. Its rounding floor can be lower than that of the
 Cholesky iteration (whose last steps are also less exact), so after
-:data:`HANDOVER_ROUNDING_STEPS` of them the kernel hands over (:data:`ROUNDING`)
+:data:`HANDOVER_ROUNDING_STEPS` of them the kernel hands over (``NEWTON_ROUNDING``)
 and the robust path finishes with the same count. A solve that converges
 before that, the usual case, never leaves the kernel.
 
@@ -72,19 +75,20 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from dlnsam._kernels import FASTMATH
+from dlnsam.kernels import FASTMATH
+from dlnsam.status import (
+    NEWTON_CONVERGED,
+    NEWTON_LINE_SEARCH_FAILED,
+    NEWTON_MAX_ITER,
+    NEWTON_ROUNDING,
+    NEWTON_UNSAFE,
+)
 
-# Status codes. The first two end the solve; after the others the Python layer
-# continues on the robust (SVD/QR) path from the returned λ and iteration state.
-CONVERGED = 1
-MAX_ITER = 2
-#: Not safe for Cholesky: κ(XXᵀ) or the spread of the Hessian weights too large.
-UNSAFE = 3
-#: More than ``HANDOVER_ROUNDING_STEPS`` rounding steps without halving the residual.
-ROUNDING = 4
-#: No step along the Newton direction decreased the dual or the residual.
-LINE_SEARCH_FAILED = 5
-
+# Status codes (dlnsam.status). NEWTON_CONVERGED and NEWTON_MAX_ITER end the solve;
+# after the others (NEWTON_UNSAFE: κ(XXᵀ) or the spread of the Hessian weights too
+# large; NEWTON_ROUNDING: more than HANDOVER_ROUNDING_STEPS rounding steps without
+# halving the residual; NEWTON_LINE_SEARCH_FAILED) the Python layer continues on the
+# robust (SVD/QR) path from the returned λ and iteration state.
 #: Largest accepted 1-norm condition estimate of G = XXᵀ (κ₂(X) up to about 30).
 COND_LIMIT = 1e3
 #: Largest accepted κ₁(G) · max w / min w, a bound on the Hessian's condition number.
@@ -96,7 +100,8 @@ HANDOVER_ROUNDING_STEPS = 2
 BLAS_WORK = 4_000_000
 BLAS_ROWS = 256
 
-# The constants of the robust path (dlnsam.hypentropy), repeated for the kernel.
+# The constants of the robust path (dlnsam.hypentropy.newton), repeated here because
+# Numba's cache is keyed on this file alone (a test checks that they agree).
 _LOG2 = math.log(2.0)
 _MAX_EXPONENT = 650.0
 _TRUST_RADIUS = 10.0
@@ -576,6 +581,125 @@ def _dual_residual(X, G, alpha_sq, beta, z, work_n, rhs_n, work_d):
     return math.sqrt(off_sq / grad_sq)
 
 
+# The pieces of newton are inlined into it (inline="always", at Numba's IR level),
+# so that they are compiled once, as part of newton, rather than as separate
+# functions that would each link and optimize the Gram and Cholesky loops again.
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _gram_condition(X, G, ones, x, v, xi):
+    """G = XXᵀ, replaced in place by its Cholesky factor; returns κ₁(G) (estimated).
+
+    +∞ when G overflows or is not numerically positive definite. ``ones`` (d,)
+    and x, v, xi (n,) are scratch.
+    """
+    ones[:] = 1.0
+    _weighted_gram(X, ones, G)
+    g_norm1 = _norm1_symmetric(G)
+    if not g_norm1 < math.inf or not _cholesky(G):
+        return math.inf
+    return g_norm1 * _inverse_norm1(G, x, v, xi)
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _scales(alpha, alpha_vec, alpha_sq, log_two_alpha_sq):
+    """α² and log 2α² per coordinate, from the scalar ``alpha`` if ``alpha_vec`` is empty."""
+    if alpha_vec.shape[0] == 0:
+        alpha_sq[:] = alpha * alpha
+        log_two_alpha_sq[:] = _LOG2 + 2.0 * math.log(alpha)
+    else:
+        for i in range(alpha_vec.shape[0]):
+            ai = alpha_vec[i]
+            alpha_sq[i] = ai * ai
+            log_two_alpha_sq[i] = _LOG2 + 2.0 * math.log(ai)
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _direction(X, G, H, w, g, cond, scaled, rhs, p):
+    """The relative Newton direction p_rel = −(X diag(w/w_max) Xᵀ)⁻¹ g into ``p``.
+
+    The Newton step is p_rel / w_max. Returns (safe, log w_max); not safe when
+    κ₁(G) · max w / min w exceeds RANGE_LIMIT or a pivot fails (p is then
+    garbage). G holds the Cholesky factor of XXᵀ, whose condition is ``cond``;
+    H (n, n), ``scaled`` (d,) and ``rhs`` (n,) are scratch.
+    """
+    w_min, w_max = _range(w)
+    if not cond * (w_max / w_min) <= RANGE_LIMIT:
+        return False, 0.0
+    log_scale = math.log(w_max)
+    factor = G  # equal weights (λ = 0 with a scalar α): the Hessian is e^{log_scale} G
+    if w_min < w_max:
+        factor = H
+        inverse = 1.0 / w_max
+        for i in range(w.shape[0]):
+            scaled[i] = w[i] * inverse
+        _weighted_gram(X, scaled, H)
+        if not _cholesky(H):
+            return False, 0.0
+    for j in range(g.shape[0]):
+        rhs[j] = -g[j]
+    _cholesky_solve(factor, rhs, p)
+    return True, log_scale
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _cap_step(X, g, p, dz, log_scale, radius):
+    """Scale p_rel in ``p`` to the step p: the full Newton step, or the one whose
+    change of z = Xᵀλ is capped at ``radius``. Returns (capped, slope = gᵀp).
+
+    ``dz`` (d,) is scratch.
+    """
+    _transpose_times(X, p, dz)
+    dz_min, dz_max = _range(dz)
+    dz_max = max(dz_max, -dz_min)
+    log_length = -log_scale
+    capped = dz_max > 0.0 and math.log(radius / dz_max) < log_length
+    if capped:
+        log_length = math.log(radius / dz_max)
+    length = math.exp(log_length)
+    slope = 0.0
+    for j in range(p.shape[0]):
+        p[j] *= length
+        slope += g[j] * p[j]
+    return capped, slope
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _line_search(X, y, alpha_sq, log_two_alpha_sq, lam, p, value, size, slope, g_norm, trial):
+    """Backtrack (halving) from λ + p to the Armijo condition F(λ + tp) ≤ F(λ) + 1e-4 t gᵀp,
+    or to a step whose change of F is below its rounding error 64ε ``size`` and
+    that reduces ‖Xβ − y‖ below ``g_norm``.
+
+    ``trial`` = (λ_t (n,), z_t, β_t, w_t, excess (d,), g_t (n,)) receives the
+    accepted point. Returns (code, step, Σ 2α²(cosh z_t − 1)); code 0 when a step
+    was accepted, else NEWTON_UNSAFE (|z| > 700: only the robust path can
+    evaluate the terms) or NEWTON_LINE_SEARCH_FAILED.
+    """
+    lam_t, z_t, beta_t, w_t, excess, g_t = trial
+    n = lam.shape[0]
+    step = 1.0
+    for _ in range(_MAX_BACKTRACKS):
+        for j in range(n):
+            lam_t[j] = lam[j] + step * p[j]
+        outcome, total_t = _evaluate(
+            X, lam_t, alpha_sq, log_two_alpha_sq, z_t, beta_t, w_t, excess
+        )
+        if outcome == _OUT_OF_RANGE:
+            return NEWTON_UNSAFE, step, total_t
+        trial_value = math.inf
+        if outcome == _OK:
+            linear_t = 0.0
+            for j in range(n):
+                linear_t += y[j] * lam_t[j]
+            trial_value = total_t - linear_t
+        if trial_value <= value + _ARMIJO * step * slope:
+            return 0, step, total_t
+        # Near the optimum the decrease drowns in rounding: accept on the gradient.
+        if outcome == _OK and abs(trial_value - value) <= _ROUNDING * size:
+            if _times_minus(X, beta_t, y, g_t) < g_norm:
+                return 0, step, total_t
+        step *= 0.5
+    return NEWTON_LINE_SEARCH_FAILED, step, math.inf
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
     """Damped Newton on the hypentropy dual in λ-space, with Cholesky solves while safe.
@@ -595,25 +719,22 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
     Returns
     -------
     (status, n_iter, radius, rounding_steps, reference_norm, primal, dual)
-        The status code, the Newton steps taken, the state of the iteration (trust
-        radius and stall detector) for the robust path to continue with, and the
-        relative primal and dual residuals (NaN unless CONVERGED or MAX_ITER).
+        The status code (``dlnsam.status.NEWTON_*``), the Newton steps taken, the
+        state of the iteration (trust radius and stall detector) for the robust
+        path to continue with, and the relative primal and dual residuals (NaN
+        unless NEWTON_CONVERGED or NEWTON_MAX_ITER).
 
-    Each step solves X diag(w/w_max) Xᵀ p_rel = −(Xβ − y) by Cholesky
-    (p = p_rel / w_max), caps max|Xᵀp| at the trust radius, which starts at 10,
-    widens ×4 while it binds and a full step is taken, and shrinks with the
-    accepted step length; backtracks (halving) to the Armijo condition
-    F(λ + tp) ≤ F(λ) + 1e-4 t ∇Fᵀp, or accepts a step whose change of F is
-    below its rounding error 64ε(Σ excess + |yᵀλ|) when it reduces ‖Xβ − y‖.
-    Steps whose Newton decrement is below that rounding error count as
-    rounding steps; in ``hypentropy._newton`` more than 10 of them without
-    halving the residual is a stall. Here more than HANDOVER_ROUNDING_STEPS of
-    them hand over to the robust path, whose rounding floor can be lower.
+    Each step solves for the direction (:func:`_direction`), caps it at the trust
+    radius (:func:`_cap_step`), which starts at 10, widens ×4 while it binds and
+    a full step is taken, and shrinks with the accepted step length, and
+    backtracks (:func:`_line_search`). Steps whose Newton decrement is below the
+    rounding error of F count as rounding steps; more than
+    HANDOVER_ROUNDING_STEPS of them hand over to the robust path, whose rounding
+    floor can be lower.
     """
     n, d = X.shape
     nan = math.nan
-    # G = XXᵀ, its Cholesky factor and a condition estimate: the gate of the fast path.
-    # All work arrays in four allocations.
+    # All work arrays in three allocations.
     matrices = np.empty((2, n, n))
     G, H = matrices[0], matrices[1]
     rows_n = np.empty((9, n))
@@ -621,24 +742,11 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
     rows_d = np.empty((10, d))
     alpha_sq, log_two_alpha_sq, dz, excess = rows_d[0], rows_d[1], rows_d[2], rows_d[9]
     z, beta, w, z_t, beta_t, w_t = rows_d[3], rows_d[4], rows_d[5], rows_d[6], rows_d[7], rows_d[8]
-
-    dz[:] = 1.0
-    _weighted_gram(X, dz, G)
-    g_norm1 = _norm1_symmetric(G)
-    if not g_norm1 < math.inf or not _cholesky(G):
-        return UNSAFE, 0, _TRUST_RADIUS, 0, math.inf, nan, nan
-    cond = g_norm1 * _inverse_norm1(G, rows_n[6], rows_n[7], rows_n[8])
+    # κ(XXᵀ), with G its Cholesky factor: the gate of the fast path.
+    cond = _gram_condition(X, G, dz, rows_n[6], rows_n[7], rows_n[8])
     if not cond <= COND_LIMIT:
-        return UNSAFE, 0, _TRUST_RADIUS, 0, math.inf, nan, nan
-
-    if alpha_vec.shape[0] == 0:
-        alpha_sq[:] = alpha * alpha
-        log_two_alpha_sq[:] = _LOG2 + 2.0 * math.log(alpha)
-    else:
-        for i in range(d):
-            ai = alpha_vec[i]
-            alpha_sq[i] = ai * ai
-            log_two_alpha_sq[i] = _LOG2 + 2.0 * math.log(ai)
+        return NEWTON_UNSAFE, 0, _TRUST_RADIUS, 0, math.inf, nan, nan
+    _scales(alpha, alpha_vec, alpha_sq, log_two_alpha_sq)
     y_norm = 0.0
     for j in range(n):
         y_norm += y[j] * y[j]
@@ -650,7 +758,7 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
         lam[:] = 0.0
         outcome, total = _evaluate(X, lam, alpha_sq, log_two_alpha_sq, z, beta, w, excess)
     if outcome != _OK:
-        return UNSAFE, 0, _TRUST_RADIUS, 0, math.inf, nan, nan
+        return NEWTON_UNSAFE, 0, _TRUST_RADIUS, 0, math.inf, nan, nan
 
     n_iter = 0
     radius = _TRUST_RADIUS
@@ -659,30 +767,15 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
     while True:
         g_norm = _times_minus(X, beta, y, g)
         if g_norm <= tol * y_norm:
-            status = CONVERGED
+            status = NEWTON_CONVERGED
             break
         if n_iter >= max_iter:
-            status = MAX_ITER
+            status = NEWTON_MAX_ITER
             break
-        w_min, w_max = _range(w)
-        if not cond * (w_max / w_min) <= RANGE_LIMIT:
-            status = UNSAFE
+        safe, log_scale = _direction(X, G, H, w, g, cond, dz, rhs, p)
+        if not safe:
+            status = NEWTON_UNSAFE
             break
-        # Newton direction p_rel = −(X diag(w/w_max) Xᵀ)⁻¹ g, p = p_rel / w_max.
-        log_scale = math.log(w_max)
-        factor = G  # equal weights (λ = 0 with a scalar α): the Hessian is e^{log_scale} G
-        if w_min < w_max:
-            factor = H
-            inverse = 1.0 / w_max
-            for i in range(d):
-                dz[i] = w[i] * inverse
-            _weighted_gram(X, dz, H)
-            if not _cholesky(H):
-                status = UNSAFE
-                break
-        for j in range(n):
-            rhs[j] = -g[j]
-        _cholesky_solve(factor, rhs, p)
         linear = 0.0
         for j in range(n):
             linear += y[j] * lam[j]
@@ -691,62 +784,22 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
         for j in range(n):
             decrement_rel -= g[j] * p[j]
         if not decrement_rel > 0.0:
-            status = LINE_SEARCH_FAILED
+            status = NEWTON_LINE_SEARCH_FAILED
             break
-        in_rounding = size > 0 and (
-            math.log(decrement_rel) - log_scale <= math.log(_ROUNDING * size)
-        )
-        if in_rounding:
+        if size > 0 and math.log(decrement_rel) - log_scale <= math.log(_ROUNDING * size):
             if g_norm <= 0.5 * reference_norm:
                 rounding_steps, reference_norm = 0, g_norm
             if rounding_steps >= HANDOVER_ROUNDING_STEPS:
-                status = ROUNDING  # before counting this one: the robust path recounts it
+                status = NEWTON_ROUNDING  # before counting this one: the robust path recounts it
                 break
             rounding_steps += 1
         n_iter += 1
-        _transpose_times(X, p, dz)
-        dz_min, dz_max = _range(dz)
-        dz_max = max(dz_max, -dz_min)
-        # The full step, or the one whose change of z = Xᵀλ is capped at the radius.
-        log_length = -log_scale
-        capped = dz_max > 0.0 and math.log(radius / dz_max) < log_length
-        if capped:
-            log_length = math.log(radius / dz_max)
-        length = math.exp(log_length)
-        slope = 0.0
-        for j in range(n):
-            p[j] *= length
-            slope += g[j] * p[j]
-        step = 1.0
-        accepted = False
-        for _ in range(_MAX_BACKTRACKS):
-            for j in range(n):
-                lam_t[j] = lam[j] + step * p[j]
-            outcome, total_t = _evaluate(
-                X, lam_t, alpha_sq, log_two_alpha_sq, z_t, beta_t, w_t, excess
-            )
-            if outcome == _OUT_OF_RANGE:
-                status = UNSAFE
-                break
-            trial_value = math.inf
-            if outcome == _OK:
-                linear_t = 0.0
-                for j in range(n):
-                    linear_t += y[j] * lam_t[j]
-                trial_value = total_t - linear_t
-            if trial_value <= value + _ARMIJO * step * slope:
-                accepted = True
-                break
-            # Near the optimum the decrease drowns in rounding: accept on the gradient.
-            if outcome == _OK and abs(trial_value - value) <= _ROUNDING * size:
-                if _times_minus(X, beta_t, y, g_t) < g_norm:
-                    accepted = True
-                    break
-            step *= 0.5
-        if status == UNSAFE:
-            break
-        if not accepted:
-            status = LINE_SEARCH_FAILED
+        capped, slope = _cap_step(X, g, p, dz, log_scale, radius)
+        trial = (lam_t, z_t, beta_t, w_t, excess, g_t)
+        status, step, total_t = _line_search(
+            X, y, alpha_sq, log_two_alpha_sq, lam, p, value, size, slope, g_norm, trial
+        )
+        if status != 0:
             break
         # Far from the solution the cap binds step after step: widen it.
         if capped and step == 1.0:
@@ -759,14 +812,11 @@ def newton(X, y, alpha, alpha_vec, tol, max_iter, lam_out, beta_out):
         w, w_t = w_t, w
         total = total_t
 
-    for j in range(n):
-        lam_out[j] = lam[j]
-    if status != CONVERGED and status != MAX_ITER:
+    lam_out[:] = lam
+    if status != NEWTON_CONVERGED and status != NEWTON_MAX_ITER:
         return status, n_iter, radius, rounding_steps, reference_norm, nan, nan
-    for i in range(d):
-        beta_out[i] = beta[i]
+    beta_out[:] = beta
     if y_norm == 0.0:
         return status, n_iter, radius, rounding_steps, reference_norm, 0.0, 0.0
-    primal = g_norm / y_norm
     dual = _dual_residual(X, G, alpha_sq, beta, z, p, rhs, dz)
-    return status, n_iter, radius, rounding_steps, reference_norm, primal, dual
+    return status, n_iter, radius, rounding_steps, reference_norm, g_norm / y_norm, dual
