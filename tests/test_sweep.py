@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import json
 import os
@@ -17,12 +18,27 @@ import numpy as np
 import pytest
 
 import dlnsam
-from dlnsam import sweep
+from dlnsam import _pool, sweep
+from dlnsam.algorithms import FLOW_OPTIONS, option_names
 from dlnsam.cli import main
 from dlnsam.results import json_safe
-from dlnsam.sweep import SweepConfig, cell_id, expand, load_config, read_rows, run_cell, run_sweep
+from dlnsam.sweep import (
+    SweepConfig,
+    cell_id,
+    expand,
+    load_config,
+    read_rows,
+    results_file,
+    resume,
+    run_cell,
+    run_sweep,
+    runner,
+)
+from dlnsam.sweep import cells as sweep_cells
+from dlnsam.sweep import config as sweep_config
 
 REPO = Path(__file__).resolve().parents[1]
+ADDED = sweep.ADDED_OPTIONS
 PROBLEM = {"n": 10, "d": 12, "k": 2, "alpha": 0.1, "n_test": 50}
 
 # A small grid touching every code path: GD, SGD (seeded batches), n-SAM with
@@ -259,6 +275,107 @@ def test_cell_id_is_stable_and_changes_with_every_parameter() -> None:
 
 
 # ---------------------------------------------------------------------------
+# Algorithm options: read from dlnsam.algorithms, and files written before an
+# option existed stay readable
+
+#: The parameters of the first results files: a new option must not change
+#: the identifier of a cell that does not set it.
+FIRST_LAYOUT = (
+    "n", "d", "k", "seed", "noise", "alpha", "correlation", "n_test", "algorithm", "mode",
+    "rho", "m", "batch_size", "normalize", "lr", "steps", "lr_decay", "loss_tol", "rtol",
+    "t_max", "store_history", "store_beta", "store_path_alpha",
+)  # fmt: skip
+
+
+def test_every_algorithm_option_is_a_sweep_key() -> None:
+    names = option_names()
+    assert set(sweep.OPTION_KEYS) == set(names)
+    assert sweep.OPTION_KEYS[:4] == ("rho", "m", "batch_size", "normalize")  # the first order
+    assert set(sweep.ADDED_OPTIONS) == set(names) - set(FIRST_LAYOUT)
+    assert tuple(k for k in sweep.CELL_KEYS if k not in sweep.ADDED_OPTIONS) == FIRST_LAYOUT
+
+
+@pytest.mark.parametrize("option", [o for o in option_names() if o not in FLOW_OPTIONS])
+def test_a_flow_refuses_the_options_of_discrete_steps(option: str) -> None:
+    data = _algo(4, **{option: 1})
+    with pytest.raises(ValueError, match=f"key '{option}' is not allowed with mode = 'flow'"):
+        SweepConfig.from_dict(data)
+
+
+def test_cell_ids_of_the_first_layout_never_change() -> None:
+    cfg = SweepConfig.from_dict({
+        "problem": {"n": 10, "d": 12, "k": 2, "alpha": 0.1},
+        "algorithm": [{"name": "1-sam", "rho": 0.1, "lr": 0.05, "steps": 100},
+                      {"name": "gd", "mode": "flow"}],
+    })  # fmt: skip
+    cells = expand(cfg)
+    assert [cell_id(c) for c in cells] == ["9c1c04d2ff027366", "d818a364d666db23"]
+    assert [cell_id({k: c[k] for k in FIRST_LAYOUT}) for c in cells] == [cell_id(c) for c in cells]
+
+
+@pytest.mark.skipif(not ADDED, reason="no algorithm option beyond the first four")
+def test_added_options_are_axes_and_columns(tmp_path: Path) -> None:
+    option = ADDED[0]
+    value = _added_value(option)
+    data = {
+        "problem": dict(PROBLEM),
+        "algorithm": [{"name": "1-sam", "rho": 0.1, "lr": 0.1, "steps": 50,
+                       option: [value, _added_default(option)]}],
+    }  # fmt: skip
+    cfg = SweepConfig.from_dict(data)
+    rows = run_sweep(cfg, output=tmp_path / "r.jsonl", backend="inprocess", progress=False).rows
+    assert [row[option] for row in rows] == [value, _added_default(option)]
+    assert all(row["status"] != "error" for row in rows), rows[0]["message"]
+    # The row is the run of the algorithm with that option.
+    problem = dlnsam.gaussian_problem(
+        PROBLEM["n"], PROBLEM["d"], PROBLEM["k"], n_test=PROBLEM["n_test"], seed=0
+    )
+    algorithm = dlnsam.algorithm_from_name("1-sam", rho=0.1, **{option: value})
+    res = dlnsam.run(problem, algorithm, lr=0.1, steps=50, alpha=PROBLEM["alpha"], seed=0)
+    assert rows[0]["train_loss"] == res.train_loss
+    # An explicit default is a cell of its own, apart from leaving the option out.
+    assert cell_id(rows[1]) != cell_id({**rows[1], option: None})
+
+
+@pytest.mark.skipif(not ADDED, reason="no algorithm option beyond the first four")
+def test_a_file_from_before_the_added_options_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    cfg = SweepConfig.from_dict(config())
+    first = run_sweep(cfg, output=out, backend="inprocess", progress=False)
+    assert all(row[option] is None for row in first.rows for option in ADDED)
+    # The same rows as the first layout wrote them: no column for an added option.
+    old = [{k: v for k, v in row.items() if k not in ADDED} for row in first.rows]
+    out.write_text("".join(json.dumps(row) + "\n" for row in old))
+    assert read_rows(out) == old  # their cell_id is still that of their parameters
+    again = run_sweep(cfg, output=out, backend="inprocess", progress=False)
+    assert (again.n_skipped, again.n_run) == (cfg.size, 0)
+    assert again.rows == old
+    # A grid that sets an added option adds cells beside them, no --force needed.
+    grown = config()
+    grown["algorithm"].append(
+        {"name": "gd", "lr": 0.1, "steps": 300, ADDED[0]: _added_value(ADDED[0])}
+    )
+    more = run_sweep(SweepConfig.from_dict(grown), output=out, backend="inprocess", progress=False)
+    assert (more.n_skipped, more.n_run) == (cfg.size, 2)
+
+
+def _added_default(option: str):
+    for build in dlnsam.ALGORITHMS.values():
+        parameter = inspect.signature(build).parameters.get(option)
+        if parameter is not None and parameter.default is not inspect.Parameter.empty:
+            return parameter.default
+    raise AssertionError(f"{option} has no default")
+
+
+def _added_value(option: str):
+    """A value of the option other than its default."""
+    default = _added_default(option)
+    if isinstance(default, bool):
+        return not default
+    return 0.01 if isinstance(default, float) else default + 1
+
+
+# ---------------------------------------------------------------------------
 # run_cell
 
 
@@ -342,7 +459,7 @@ def test_run_cell_matches_a_direct_flow_exactly() -> None:
     # With history, the flow lands on log-spaced times and ends at t_end.
     row = run_cell({**cell, "store_history": True})
     res = dlnsam.flow(
-        p, dlnsam.SAM(0.2), alpha=0.1, rtol=1e-8, t_max=1e5, times=sweep._flow_times(1e5)
+        p, dlnsam.SAM(0.2), alpha=0.1, rtol=1e-8, t_max=1e5, times=sweep_cells._flow_times(1e5)
     )
     assert row["t_end"] == res.t_end and row["history_steps"][-1] == res.t_end
     assert row["history_train"][:-1] == res.history.train_loss.tolist()
@@ -420,6 +537,19 @@ def test_dask_backend_gives_identical_rows(tmp_path: Path, small_reference) -> N
     assert by_cell_id(strict_json_lines(out)) == by_cell_id(small_reference)
 
 
+def test_a_dead_worker_keeps_the_rows_and_says_how_to_resume(tmp_path, monkeypatch) -> None:
+    def one_row_then_death(fn, items, workers, **kwargs):
+        yield 0, fn(next(iter(items)))
+        raise _pool.WorkerDiedError("a worker process died")
+
+    monkeypatch.setattr(_pool, "imap_unordered", one_row_then_death)
+    out = tmp_path / "r.jsonl"
+    cfg = SweepConfig.from_dict(config())
+    with pytest.raises(RuntimeError, match="rows written so far are kept: run the sweep again"):
+        run_sweep(cfg, output=out, backend="processes", workers=2, progress=False)
+    assert len(read_rows(out)) == 1
+
+
 def test_dask_backend_without_dask_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
     out = tmp_path / "r.jsonl"
@@ -430,7 +560,7 @@ def test_dask_backend_without_dask_says_what_to_install(tmp_path: Path, monkeypa
 
 def test_run_settings_override_the_config(tmp_path: Path) -> None:
     cfg = SweepConfig.from_dict(config(sweep={"backend": "dask", "scheduler": "tcp://h:1"}))
-    resolve = sweep._settings
+    resolve = runner._settings
     assert resolve(cfg, tmp_path, None, None, None)[1:] == ("dask", os.cpu_count(), "tcp://h:1")
     assert resolve(cfg, tmp_path, "processes", 3, None)[1:] == ("processes", 3, None)
     assert resolve(cfg, tmp_path, None, 2, None)[1:] == ("dask", 2, None)  # a LocalCluster
@@ -462,7 +592,7 @@ def test_resume_skips_finished_cells_and_recomputes_a_torn_line(tmp_path, monkey
     lines = out.read_bytes().splitlines(keepends=True)
 
     calls = []
-    monkeypatch.setattr(sweep, "run_cell", lambda cell: calls.append(cell) or run_cell(cell))
+    monkeypatch.setattr(sweep_cells, "run_cell", lambda cell: calls.append(cell) or run_cell(cell))
     cfg = SweepConfig.from_dict(config())  # seeds [0, 1]
     second = run_sweep(cfg, output=out, backend="inprocess", progress=False)
     assert (second.n_cells, second.n_run, second.n_skipped, second.n_torn) == (12, 6, 6, 0)
@@ -532,7 +662,7 @@ def test_sigterm_in_process_stops_after_the_current_cell(tmp_path, monkeypatch) 
             time.sleep(5)  # the handler interrupts this
         return run_cell(cell)
 
-    monkeypatch.setattr(sweep, "run_cell", second_cell_is_killed)
+    monkeypatch.setattr(sweep_cells, "run_cell", second_cell_is_killed)
     out = tmp_path / "r.jsonl"
     cfg = SweepConfig.from_dict(config())
     start = time.perf_counter()
@@ -545,13 +675,13 @@ def test_sigterm_in_process_stops_after_the_current_cell(tmp_path, monkeypatch) 
 
 @main_thread_only
 def test_a_signal_during_a_write_waits_for_the_row(tmp_path, monkeypatch) -> None:
-    write = sweep._write_row
+    write = results_file.write_row
 
     def signalled_write(fh, row):
         os.kill(os.getpid(), signal.SIGTERM)
         write(fh, row)
 
-    monkeypatch.setattr(sweep, "_write_row", signalled_write)
+    monkeypatch.setattr(results_file, "write_row", signalled_write)
     out = tmp_path / "r.jsonl"
     res = run_sweep(
         SweepConfig.from_dict(config()), output=out, backend="inprocess", progress=False
@@ -561,7 +691,9 @@ def test_a_signal_during_a_write_waits_for_the_row(tmp_path, monkeypatch) -> Non
 
 def test_an_interrupted_run_is_not_a_row(tmp_path, monkeypatch) -> None:
     # The inprocess backend's run() catches Ctrl-C itself and returns "interrupted".
-    monkeypatch.setattr(sweep, "run_cell", lambda cell: {**run_cell(cell), "status": "interrupted"})
+    monkeypatch.setattr(
+        sweep_cells, "run_cell", lambda cell: {**run_cell(cell), "status": "interrupted"}
+    )
     out = tmp_path / "r.jsonl"
     res = run_sweep(
         SweepConfig.from_dict(config()), output=out, backend="inprocess", progress=False
@@ -737,7 +869,7 @@ def no_cell_may_run(monkeypatch) -> None:
     def refuse(cell):
         raise AssertionError("a cell ran")
 
-    monkeypatch.setattr(sweep, "run_cell", refuse)
+    monkeypatch.setattr(sweep_cells, "run_cell", refuse)
 
 
 def cli_error(capsys, argv: list[str]) -> str:
@@ -877,7 +1009,7 @@ def test_a_changed_grid_refuses_the_file_unless_forced(tmp_path, monkeypatch, ca
 
     toml.write_text(TINY_TOML.replace("rho = 0.1", "rho = 0.2"))
     calls = []
-    monkeypatch.setattr(sweep, "run_cell", lambda cell: calls.append(cell) or run_cell(cell))
+    monkeypatch.setattr(sweep_cells, "run_cell", lambda cell: calls.append(cell) or run_cell(cell))
     argv = ["sweep", str(toml), "--output", str(out), "--backend", "inprocess", "--no-progress"]
     err = cli_error(capsys, argv)
     assert "holds 2 row(s) that are not cells of this configuration" in err
@@ -906,13 +1038,13 @@ def big_grid(n_seeds: int, n_rhos: int) -> dict:
 
 def count_cells_made(monkeypatch) -> list[int]:
     made = [0]
-    make = sweep._make_cell
+    make = sweep_config._make_cell
 
     def counted(*args, **kwargs):
         made[0] += 1
         return make(*args, **kwargs)
 
-    monkeypatch.setattr(sweep, "_make_cell", counted)
+    monkeypatch.setattr(sweep_config, "_make_cell", counted)
     return made
 
 
@@ -932,7 +1064,7 @@ def test_a_large_grid_is_built_lazily(monkeypatch) -> None:
 def test_cells_are_placed_in_the_grid_without_expanding_it() -> None:
     for data in (config(), big_grid(3, 4)):
         cfg = SweepConfig.from_dict(data)
-        position = sweep._CellPositions(cfg)
+        position = resume.CellPositions(cfg)
         cells = expand(cfg)
         assert [position(cell) for cell in cells] == list(range(cfg.size))
         assert position({**cells[-1], "cell_id": "x", "status": "ok"}) == cfg.size - 1
