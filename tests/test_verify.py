@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import math
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -12,7 +15,23 @@ import pytest
 import dlnsam
 from dlnsam import hypentropy, plots
 from dlnsam.cli import main
-from dlnsam.verify import DEFAULT_RHOS, identity_residual, theorem1
+from dlnsam.verify import (
+    DEFAULT_RHOS,
+    VERIFICATIONS,
+    Bound,
+    Claim,
+    Column,
+    Report,
+    Section,
+    Table,
+    identity_residual,
+    render,
+    theorem1,
+)
+
+# The module of Theorem 1 (the package attribute of that name is the function).
+T1 = importlib.import_module("dlnsam.verify.implicit_bias")
+RUNNING = importlib.import_module("dlnsam.verify._running")
 
 matplotlib.use("Agg")
 
@@ -56,8 +75,8 @@ def test_gradient_flow_row_is_beta_star_at_alpha(report, problem) -> None:
 
 def test_a_too_strict_tolerance_makes_the_exact_claim_fail(problem) -> None:
     rep = theorem1(problem, alpha=0.1, rhos=[0.02, 0.04], exact_tol=1e-15, workers=1)
-    verdicts = {c.name.split(":")[0]: c.passed for c in rep.claims}
-    assert verdicts["exact prediction"] is False and not rep.passed
+    verdicts = {c.name: c.passed for c in rep.claims}
+    assert verdicts["exact_prediction"] is False and not rep.passed
     assert "[FAIL] exact prediction" in rep.summary()
 
 
@@ -67,7 +86,7 @@ def test_unconverged_flows_are_reported_not_compared(problem) -> None:
     assert all(math.isnan(r.err_exact) and "no limit to compare" in r.note for r in rep.rows)
     # The identity needs no convergence, so it is still checked and holds.
     assert all(r.identity_residual <= 1e-8 for r in rep.rows)
-    exact = next(c for c in rep.claims if c.name.startswith("exact prediction"))
+    exact = next(c for c in rep.claims if c.name == "exact_prediction")
     assert exact.passed is False and "not converged" in exact.detail
     assert not rep.passed
 
@@ -82,8 +101,17 @@ def test_report_serializes(report, tmp_path) -> None:
     data = json.loads(json.dumps(report.to_dict()))
     assert data["passed"] is True and len(data["rows"]) == 9
     assert data["rows"][0]["typical_ratio"] is None  # NaN becomes null
+    assert {c["name"] for c in data["claims"]} == {c.name for c in report.claims}
+    slope = next(c for c in data["claims"] if c["name"] == "first_order_slope[1-SAM]")
+    assert slope["tolerance"] == "[1.8, 2.2]" and slope["figures"] == ["theorem1_delta_gap.png"]
+    assert slope["evidence"]["columns"] == ["rho", "status", "delta_gap_l1", "fitted"]
+    assert [row[0] for row in slope["evidence"]["rows"]] == RHOS
     md = report.to_markdown()
-    assert md.startswith("# Theorem 1 verification") and md.count("\n| ") == 10
+    assert md.startswith("# Theorem 1 verification")
+    main_table = md.split("## Claims")[0]
+    assert main_table.count("\n| ") == 10  # header and 9 flows
+    assert "### first_order_slope[n-SAM]" in md and "Wall time" in md
+    assert "Wall time" not in report.to_markdown(wall_time=False)
     text = report.summary()
     assert text.count("[PASS]") == len(report.claims) and "overall: PASS" in text
 
@@ -201,23 +229,21 @@ def test_progress_bar_goes_to_stderr_only_when_asked(problem, capsys) -> None:
 def test_a_slow_first_kernel_call_is_announced_with_its_time(monkeypatch, capsys) -> None:
     import time
 
-    from dlnsam import verify
-
-    monkeypatch.setattr(verify, "_COMPILE_NOTICE_AFTER", 0.05)
+    monkeypatch.setattr(RUNNING, "_COMPILE_NOTICE_AFTER", 0.05)
     compiled = iter([3, 5])  # Numba cache misses before and after
-    monkeypatch.setattr(verify, "_compilations", lambda: next(compiled))
-    with verify._compile_notice(True):
+    monkeypatch.setattr(RUNNING, "_compilations", lambda: next(compiled))
+    with RUNNING.compile_notice(True):
         time.sleep(0.5)
     err = capsys.readouterr().err
     assert err.startswith("compiling Numba kernels on first use (about ")
     assert "once; cached afterwards)" in err and "\ncompiled in " in err
-    monkeypatch.setattr(verify, "_compilations", lambda: 5)  # nothing compiled: say so
-    with verify._compile_notice(True):
+    monkeypatch.setattr(RUNNING, "_compilations", lambda: 5)  # nothing compiled: say so
+    with RUNNING.compile_notice(True):
         time.sleep(0.5)
     assert "\nloaded the cached kernels in " in capsys.readouterr().err
-    with verify._compile_notice(True):  # a fast call (kernels cached) says nothing
+    with RUNNING.compile_notice(True):  # a fast call (kernels cached) says nothing
         pass
-    with verify._compile_notice(False):
+    with RUNNING.compile_notice(False):
         time.sleep(0.5)
     assert capsys.readouterr().err == ""
 
@@ -252,17 +278,15 @@ def test_no_alpha_is_fitted_to_an_underflowed_state(problem) -> None:
 
     import scipy.linalg
 
-    from dlnsam import verify
-
     res = dlnsam.flow(problem, dlnsam.SAM(0.05, m=1), alpha=0.1, t_max=50.0)
     sunk = dataclasses.replace(res, delta=res.delta + 300.0)  # alpha e^-300 < 1e-100
     null = scipy.linalg.null_space(problem.X)
     alpha = np.full(problem.d, 0.1)
-    row = verify._row(problem, sunk, alpha, null, "1-SAM", 0.05, 1)
+    row = T1._row(problem, sunk, alpha, null, "1-SAM", 0.05, 1)
     assert math.isnan(row.identity_residual) and math.isnan(row.alpha_hat)
     assert "identity and alpha^ not checkable" in row.note
     assert "fit_alpha" not in row.note
-    assert math.isfinite(verify._row(problem, res, alpha, null, "1-SAM", 0.05, 1).alpha_hat)
+    assert math.isfinite(T1._row(problem, res, alpha, null, "1-SAM", 0.05, 1).alpha_hat)
 
 
 def test_workers_run_the_kernels_the_caller_compiled(problem, monkeypatch) -> None:
@@ -277,15 +301,13 @@ def test_workers_run_the_kernels_the_caller_compiled(problem, monkeypatch) -> No
 
     import numba
 
-    from dlnsam import verify
-
     seen = []
 
     def spy(p, *args, **kwargs):
         seen.append(p)
         return dlnsam.flow(p, *args, **kwargs)
 
-    monkeypatch.setattr(verify, "flow", spy)  # workers do not see the spy
+    monkeypatch.setattr(T1, "flow", spy)  # workers do not see the spy
     theorem1(problem, alpha=0.1, rhos=[0.02], workers=2)
     received = pickle.loads(pickle.dumps(problem))
     assert len(seen) == 1
@@ -299,3 +321,188 @@ def test_cli_refuses_an_alpha_out_of_reach_in_one_line(tmp_path, capsys) -> None
     code = main(["verify", "--alpha", "1e-200", "--out", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "alpha = 1e-200" in err
+
+
+# --------------------------------------------------------------------------- the framework
+
+
+def _demo_report(slope: float) -> Report:
+    """A report of two claims, one of which depends on ``slope``."""
+    evidence = Table.of(
+        [Column("rho", "ρ", ".4g", text="rho"), Column("gap", "gap", ".2e", 1e-12, text="gap")],
+        [{"rho": 0.01, "gap": 1e-13}, {"rho": 0.02, "gap": 4e-4}],
+    )
+    claims = (
+        Claim("exact", "the residual is tiny", 1e-13, Bound.at_most(1e-8), "worst <1e-12"),
+        Claim("slope", "the slope is 2", slope, Bound.within(1.8, 2.2), f"{slope:.3f}",
+              "one radius left out", evidence, ("demo.png",)),
+    )  # fmt: skip
+    return Report(
+        name="demo",
+        title="Demo verification",
+        headline="Demo on a toy problem",
+        intro="A toy problem.",
+        claims=claims,
+        table=evidence,
+        legend="gap: the first-order gap",
+        sections=(Section("fitted", ("slope: 2.000",)),),
+        settings={"tol": 1e-8},
+        wall_time=1.25,
+        data={"extra": [1.0, math.nan]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("bound", "value", "passed"),
+    [
+        (Bound.at_most(1e-8), 1e-9, True),
+        (Bound.at_most(1e-8), 1e-8, True),
+        (Bound.at_most(1e-8), 2e-8, False),
+        (Bound.at_most(1e-8), math.nan, False),
+        (Bound.within(1.8, 2.2), (1.9, 2.1), True),
+        (Bound.within(1.8, 2.2), (1.9, 2.3), False),
+        (Bound.within(1.8, 2.2), (), False),  # nothing measured: no verdict to give
+        (Bound.above(0.0), 0.0, False),
+        (Bound.below(1.0), (0.5, 0.99), True),
+    ],
+)
+def test_a_claims_verdict_is_its_value_against_its_tolerance(bound, value, passed) -> None:
+    claim = Claim("c", "a claim", value, bound, "measured")
+    assert claim.passed is passed and claim.verdict == ("PASS" if passed else "FAIL")
+
+
+def test_one_claim_list_renders_to_text_markdown_and_json() -> None:
+    rep = _demo_report(2.0)
+    text = render(rep)
+    assert text.splitlines()[:4] == ["Demo on a toy problem", "", "      rho       gap", "-" * 19]
+    assert "\n     0.01    <1e-12\n     0.02  4.00e-04\n" in text
+    assert "  [PASS] the slope is 2: 2.000 (tolerance [1.8, 2.2])" in text
+    assert "\n         one radius left out" in text and "fitted:\n  slope: 2.000" in text
+    assert text.endswith("overall: PASS in 1.2 s")
+    md = render(rep, "markdown")
+    assert md.startswith("# Demo verification\n\nA toy problem.\n\n| ρ | gap |\n|---|---|")
+    assert "- **PASS** the residual is tiny: worst <1e-12 (tolerance <= 1e-08)." in md
+    assert "### slope\n\n| ρ | gap |" in md and "Figures: `demo.png`" in md
+    assert md.endswith("Wall time: 1.2 s\n")
+    assert "Wall time" not in render(rep, "markdown", wall_time=False)
+    data = json.loads(json.dumps(render(rep, "json")))
+    assert data["verification"] == "demo" and data["passed"] is True
+    assert data["extra"] == [1.0, None] and data["settings"] == {"tol": 1e-8}
+    slope = data["claims"][1]
+    assert slope["name"] == "slope" and slope["value"] == 2.0
+    assert slope["bound"] == [1.8, 2.2, False]
+    assert slope["evidence"] == {"columns": ["rho", "gap"], "rows": [[0.01, 1e-13], [0.02, 4e-4]]}
+    failing = _demo_report(2.5)
+    assert not failing.passed and "[FAIL] the slope is 2" in render(failing)
+    assert render(failing, "json")["passed"] is False
+    with pytest.raises(ValueError, match="fmt must be"):
+        render(rep, "html")  # type: ignore[arg-type]
+
+
+def test_tolerances_override_by_name(problem) -> None:
+    rep = theorem1(problem, alpha=0.1, rhos=[0.02, 0.04], workers=1,
+                   tolerances={"slope": (2.5, 3.0)})  # fmt: skip
+    verdicts = {c.name: c.passed for c in rep.claims}
+    assert verdicts == {
+        "identity": True,
+        "exact_prediction": True,
+        "first_order_slope[1-SAM]": False,
+        "first_order_slope[n-SAM]": False,
+        "typical": True,
+        "shrinkage": True,
+        "alpha_shrinks": True,
+        "path_alpha": True,
+    }
+    assert rep.settings["tolerances"]["slope"] == (2.5, 3.0)
+    assert rep.settings["tolerances"]["exact"] == 1e-8
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tolerances": {"bogus": 1.0}}, "unknown tolerance 'bogus'; known: exact, shrinkage"),
+        ({"tolerances": {"slope": 2.0}}, r"slope is a range \(low, high\)"),
+        ({"tolerances": {"slope": (2.2, 1.8)}}, "slope must have low <= high"),
+        ({"tolerances": {"exact": -1.0}}, "exact must be > 0"),
+        ({"tolerances": {"exact": 1e-9}, "exact_tol": 1e-9}, r"\['exact'\] given twice"),
+    ],
+)
+def test_bad_tolerances(problem, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        theorem1(problem, rhos=[0.02], workers=1, **kwargs)
+
+
+class _Failing:
+    """A verification result whose only claim fails."""
+
+    def to_report(self) -> Report:
+        return _demo_report(3.0)
+
+
+def test_a_failing_claim_makes_verify_exit_1(tmp_path, capsys, monkeypatch) -> None:
+    seen = {}
+
+    def run(problem, **options):
+        seen.update(options)
+        return _Failing()
+
+    fake = dataclasses.replace(VERIFICATIONS["theorem1"], run=run, figures=())
+    monkeypatch.setitem(VERIFICATIONS, "theorem1", fake)
+    args = ["verify", "--out", str(tmp_path), "--n", "6", "--d", "8", "--no-progress"]
+    assert main([*args, "--tol", "slope=1.7,2.3", "--exact-tol", "1e-9"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] the slope is 2" in out and "overall: FAIL" in out
+    assert seen["tolerances"]["slope"] == (1.7, 2.3) and seen["tolerances"]["exact"] == 1e-9
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["passed"] is False and data["verification"] == "demo"
+    assert (tmp_path / "report.md").read_text().startswith("# Demo verification")
+
+
+@pytest.mark.parametrize(
+    ("tol", "message"),
+    [
+        ("bogus=1", "unknown tolerance 'bogus'"),
+        ("slope=2", "slope is a range"),
+        ("exact=0", "exact must be > 0"),
+    ],
+)
+def test_cli_refuses_a_bad_tolerance_before_any_work(tmp_path, capsys, tol, message) -> None:
+    out = tmp_path / "never"
+    assert main(["verify", "--tol", tol, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlnsam verify: error: ") and message in err
+    assert not out.exists()
+
+
+def test_cli_tolerance_syntax_is_checked_by_the_parser(capsys) -> None:
+    for text in ("exact", "exact=", "=1", "slope=1,2,3", "exact=x"):
+        with pytest.raises(SystemExit):
+            main(["verify", "--tol", text])
+        assert "NAME=VALUE or NAME=LOW,HIGH" in capsys.readouterr().err
+
+
+def test_every_verification_names_figures_that_plots_draws() -> None:
+    for check in VERIFICATIONS.values():
+        assert check.figures and set(check.tolerances)
+        for name in check.figures:
+            assert name.endswith(".png") and callable(getattr(plots, Path(name).stem))
+    assert main.__module__ == "dlnsam.cli"
+
+
+@pytest.mark.slow
+def test_the_docs_show_the_report_of_the_default_run() -> None:
+    """docs/theorem1.md holds the Markdown report of ``dlnsam verify`` with its defaults.
+
+    The block between the markers is ``report.to_markdown(wall_time=False)`` of
+    the run that ``dlnsam verify`` makes without options.
+    """
+    from dlnsam.cli import _problem, build_parser
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "theorem1.md"
+    text = page.read_text(encoding="utf-8")
+    begin, end = "<!-- verify:begin -->\n", "<!-- verify:end -->"
+    assert begin in text and end in text, "the report's markers are missing"
+    shown = text.split(begin, 1)[1].split(end, 1)[0]
+    args = build_parser().parse_args(["verify"])
+    report = theorem1(_problem(args), alpha=args.alpha, rhos=DEFAULT_RHOS, ms=args.ms)
+    assert shown == report.to_markdown(wall_time=False), "run python tools/render_docs.py"

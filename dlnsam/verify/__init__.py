@@ -1,0 +1,70 @@
+"""Numerical verification of the paper's claims, as data.
+
+A verification measures (runs flows, solves hypentropy problems), turns its
+measurements into :class:`Claim` records (statement, measured value,
+tolerance, verdict, evidence, figures) and returns a result whose
+``to_report()`` is a :class:`Report`; :func:`render` prints a report as the
+terminal table, Markdown (``report.md``) or JSON (``report.json``).
+``VERIFICATIONS`` lists what ``dlnsam verify`` can run: today Theorem 1
+(:mod:`dlnsam.verify.implicit_bias`). A new verification is a new module next to
+it, registered here.
+
+Examples
+--------
+>>> from dlnsam import gaussian_problem
+>>> from dlnsam.verify import render, theorem1
+>>> rep = theorem1(gaussian_problem(10, 14, 2), rhos=[0.02, 0.04], workers=1)
+>>> [c.name for c in rep.claims][:2]
+['identity', 'exact_prediction']
+>>> render(rep.to_report(), "markdown").startswith("# Theorem 1 verification")
+True
+"""
+
+from __future__ import annotations
+
+from dlnsam.hypentropy import identity_residual
+from dlnsam.verify.claims import (
+    Bound,
+    Claim,
+    Column,
+    Report,
+    Section,
+    Table,
+    Verification,
+    parse_tolerance,
+    render,
+    resolve_tolerances,
+)
+from dlnsam.verify.implicit_bias import (
+    DEFAULT_RHOS,
+    TOLERANCES,
+    Theorem1Report,
+    Theorem1Row,
+    theorem1,
+)
+from dlnsam.verify.implicit_bias import (
+    VERIFICATION as _THEOREM1,
+)
+
+__all__ = [
+    "DEFAULT_RHOS",
+    "TOLERANCES",
+    "VERIFICATIONS",
+    "Bound",
+    "Claim",
+    "Column",
+    "Report",
+    "Section",
+    "Table",
+    "Theorem1Report",
+    "Theorem1Row",
+    "Verification",
+    "identity_residual",
+    "parse_tolerance",
+    "render",
+    "resolve_tolerances",
+    "theorem1",
+]
+
+#: The verifications ``dlnsam verify`` can run, by name.
+VERIFICATIONS: dict[str, Verification] = {v.name: v for v in (_THEOREM1,)}
