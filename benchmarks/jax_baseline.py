@@ -4,10 +4,7 @@ The way a JAX user writes it: gradients by ``jax.grad`` of the loss, n-SAM as
 the gradient at the perturbed point, 1-SAM as ``jax.vmap`` over the examples
 of the per-example SAM gradient, the whole training loop compiled once. Runs in
 float64 on the CPU. Importing this module fails with ``ImportError`` when JAX
-is not installed.
-
-Conventions are those of dlnsam: ℓ_i(β) = ½ (x_iᵀβ − y_i)², L = mean of ℓ_i,
-β = u ⊙ v, start at u₀ = 2α, v₀ = 0, update θ ← θ − γ D(θ).
+is not installed. Conventions are those of :mod:`benchmarks.baselines`.
 """
 
 from __future__ import annotations
@@ -22,10 +19,9 @@ from numpy.typing import NDArray
 
 jax.config.update("jax_enable_x64", True)
 
-__all__ = ["ALGORITHMS", "train", "train_compiled"]
+__all__ = ["ALGORITHMS", "train"]
 
 Params = tuple[jax.Array, jax.Array]  # θ = (u, v)
-Direction = Callable[[Params, jax.Array, jax.Array, float], Params]
 
 
 def loss(theta: Params, X: jax.Array, y: jax.Array) -> jax.Array:
@@ -62,12 +58,11 @@ def one_sam_direction(theta: Params, X: jax.Array, y: jax.Array, rho: float) -> 
     def per_example(x: jax.Array, y_i: jax.Array) -> Params:
         return grad(_ascend(theta, grad(theta, x, y_i), rho), x, y_i)
 
-    grads = jax.vmap(per_example)(X, y)
-    return jax.tree.map(lambda g: jnp.mean(g, axis=0), grads)
+    return jax.tree.map(lambda g: jnp.mean(g, axis=0), jax.vmap(per_example)(X, y))
 
 
 #: The update directions by name.
-ALGORITHMS: dict[str, Direction] = {
+ALGORITHMS: dict[str, Callable[[Params, jax.Array, jax.Array, float], Params]] = {
     "GD": gd_direction,
     "n-SAM": n_sam_direction,
     "1-SAM": one_sam_direction,
@@ -75,18 +70,7 @@ ALGORITHMS: dict[str, Direction] = {
 
 
 @partial(jax.jit, static_argnames=("algorithm", "steps"))
-def train_compiled(
-    X: jax.Array,
-    y: jax.Array,
-    u0: jax.Array,
-    v0: jax.Array,
-    lr: float,
-    rho: float,
-    *,
-    algorithm: str,
-    steps: int,
-) -> jax.Array:
-    """The compiled training loop; returns β = u ⊙ v after ``steps`` updates."""
+def _train(X, y, u0, v0, lr, rho, *, algorithm: str, steps: int) -> jax.Array:
     direction = ALGORITHMS[algorithm]
 
     def step(theta: Params, _: None) -> tuple[Params, None]:
@@ -99,48 +83,16 @@ def train_compiled(
 
 
 def train(
-    X: NDArray[np.float64],
-    y: NDArray[np.float64],
-    algorithm: str,
-    *,
-    lr: float,
-    steps: int,
-    alpha: float,
-    rho: float = 0.0,
-) -> NDArray[np.float64]:
-    """Run ``steps`` updates from u₀ = 2α, v₀ = 0 and wait for the result.
+    X: NDArray[np.float64], y: NDArray[np.float64], algorithm: str, *, lr: float, steps: int,
+    alpha: float, rho: float = 0.0,
+) -> NDArray[np.float64]:  # fmt: skip
+    """β after ``steps`` updates from u₀ = 2α, v₀ = 0, waited for.
 
-    Parameters
-    ----------
-    X : (n, d) ndarray
-        Design.
-    y : (n,) ndarray
-        Targets.
-    algorithm : {'GD', 'n-SAM', '1-SAM'}
-        The direction D.
-    lr : float
-        Step size γ.
-    steps : int
-        Number of updates (a new value compiles a new loop).
-    alpha : float
-        Initialization scale.
-    rho : float, default 0.0
-        SAM radius (ignored by GD).
-
-    Returns
-    -------
-    (d,) ndarray
-        The final β = u ⊙ v.
+    ``algorithm`` is a key of :data:`ALGORITHMS`; a new ``steps`` compiles a new loop.
     """
     d = X.shape[1]
-    beta = train_compiled(
-        jnp.asarray(X),
-        jnp.asarray(y),
-        jnp.full(d, 2.0 * alpha),
-        jnp.zeros(d),
-        lr,
-        rho,
-        algorithm=algorithm,
-        steps=steps,
-    )
+    beta = _train(
+        jnp.asarray(X), jnp.asarray(y), jnp.full(d, 2.0 * alpha), jnp.zeros(d), lr, rho,
+        algorithm=algorithm, steps=steps,
+    )  # fmt: skip
     return np.asarray(beta.block_until_ready())

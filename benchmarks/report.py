@@ -1,45 +1,25 @@
-"""Results of the benchmark sections and their rendering as text and Markdown."""
+"""Results of the benchmark sections: checks, targets, tables, and their rendering."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = [
-    "Check",
-    "Section",
-    "Table",
-    "Target",
-    "fmt_ratio",
-    "fmt_rel",
-    "fmt_seconds",
-    "markdown",
-    "relative_error",
-    "section_text",
-    "summary_text",
-]
+from benchmarks.timing import Timing
+
+__all__ = ["Check", "Section", "Table", "Target", "markdown", "relative_error", "speedup_target"]
 
 
 @dataclass(frozen=True)
 class Check:
-    """An agreement check that must pass for the timings to count.
+    """An agreement check that must pass for the timings to count."""
 
-    Attributes
-    ----------
-    label : str
-        What is compared with what.
-    error : float
-        The measured discrepancy (relative unless the label says otherwise).
-    tolerance : float
-        The largest accepted discrepancy.
-    """
-
-    label: str
-    error: float
-    tolerance: float
+    label: str  # what is compared with what
+    error: float  # the measured discrepancy (relative unless the label says otherwise)
+    tolerance: float  # the largest accepted discrepancy
 
     @property
     def passed(self) -> bool:
@@ -49,32 +29,39 @@ class Check:
 
 @dataclass(frozen=True)
 class Target:
-    """A performance target of the project, with the measured value.
+    """A performance target of the project, with the measured value."""
 
-    Attributes
-    ----------
-    label : str
-        The comparison, e.g. ``'1-SAM step vs NumPy loop'``.
-    goal : str
-        The target, e.g. ``'>= 1000x'``.
-    measured : str
-        The measured value, formatted.
-    met : bool or None
-        Whether the target is met; None when it could not be measured.
-    needed : str
-        What dlnsam would need to meet it, e.g. ``'dlnsam <= 158 ns/step'``.
-    """
-
-    label: str
-    goal: str
-    measured: str
-    met: bool | None
-    needed: str = "-"
+    label: str  # the comparison, e.g. '1-SAM step vs NumPy'
+    goal: str  # e.g. '>= 1000x'
+    measured: str  # the measured value, formatted
+    met: bool | None  # None: it could not be measured
+    needed: str = "-"  # what dlnsam would need to meet it, e.g. 'dlnsam <= 158 ns/step'
 
     @property
     def verdict(self) -> str:
         """``'met'``, ``'MISSED'`` or ``'not measured'``."""
         return {True: "met", False: "MISSED", None: "not measured"}[self.met]
+
+
+def speedup_target(
+    label: str, goal: float, ours: float, theirs: float | None, unit: str = ""
+) -> Target:
+    """The target "dlnsam is at least ``goal`` times faster than a baseline".
+
+    ``ours`` and ``theirs`` are seconds (per ``unit``, e.g. ``'/step'``);
+    ``theirs`` None means the baseline was not measured.
+
+    Examples
+    --------
+    >>> t = speedup_target("GD step vs JAX", 2.0, ours=1e-6, theirs=3e-6, unit="/step")
+    >>> t.measured, t.verdict, t.needed
+    ('3x', 'met', 'dlnsam <= 1.5 us/step')
+    """
+    if theirs is None:
+        return Target(label, f">= {goal:g}x", "skipped", None)
+    ratio = theirs / ours
+    needed = f"dlnsam <= {fmt_seconds(theirs / goal)}{unit}"
+    return Target(label, f">= {goal:g}x", fmt_ratio(ratio), ratio >= goal, needed)
 
 
 @dataclass(frozen=True)
@@ -88,18 +75,24 @@ class Table:
 
 @dataclass(frozen=True)
 class Section:
-    """One part of the suite: what was run, its tables, targets and checks."""
+    """One part of the suite: what was run, its tables, notes, targets and checks."""
 
     title: str
     setup: str
     tables: tuple[Table, ...]
     notes: tuple[str, ...] = ()
     targets: tuple[Target, ...] = ()
-    checks: tuple[Check, ...] = field(default_factory=tuple)
+    checks: tuple[Check, ...] = ()
 
 
 def relative_error(value: object, reference: object) -> float:
-    """‖value − reference‖ / ‖reference‖ for arrays or scalars (∞ if not comparable)."""
+    """‖value − reference‖ / ‖reference‖ for arrays or scalars (∞ if not comparable).
+
+    Examples
+    --------
+    >>> relative_error([1.0, 2.0], [1.0, 2.0]), relative_error([1.0], [1.0, 2.0])
+    (0.0, inf)
+    """
     a = np.asarray(value, dtype=float)
     b = np.asarray(reference, dtype=float)
     if a.shape != b.shape:
@@ -109,14 +102,43 @@ def relative_error(value: object, reference: object) -> float:
     return diff / scale if scale > 0 else diff
 
 
-def fmt_seconds(seconds: float) -> str:
-    """A duration with a unit that keeps three significant digits."""
-    if not math.isfinite(seconds):
-        return "-"
+def _unit(seconds: float) -> tuple[str, float]:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds * 1e9:.3g} ns"
+            return unit, scale
+    return "ns", 1e-9
+
+
+def fmt_seconds(seconds: float) -> str:
+    """A duration with a unit that keeps three significant digits.
+
+    Examples
+    --------
+    >>> fmt_seconds(2.5e-7), fmt_seconds(0.0123), fmt_seconds(float("nan"))
+    ('250 ns', '12.3 ms', '-')
+    """
+    if not math.isfinite(seconds):
+        return "-"
+    unit, scale = _unit(seconds)
+    return f"{seconds / scale:.3g} {unit}"
+
+
+def fmt_timing(timing: Timing[object], per: int = 1) -> str:
+    """A median with the range of its calls, divided by ``per`` (e.g. steps per call).
+
+    Examples
+    --------
+    >>> fmt_timing(Timing.of([2e-3, 3e-3, 4e-3], None), per=1000)
+    '3 us (2-4)'
+    >>> fmt_timing(Timing.of([2e-4, 3e-4, 8.3e-3], None))
+    '300 us (200-8300)'
+    """
+    median = fmt_seconds(timing.seconds / per)
+    if timing.runs == 1 or not math.isfinite(timing.seconds):
+        return median
+    _, scale = _unit(timing.seconds / per)
+    low, high = (x / per / scale for x in (timing.low, timing.high))
+    return f"{median} ({low:.3g}-{high:.3g})" if high < 1000 else f"{median} ({low:.3g}-{high:.0f})"
 
 
 def fmt_ratio(ratio: float) -> str:
@@ -131,31 +153,25 @@ def fmt_rel(error: float) -> str:
     return "-" if not math.isfinite(error) else f"{error:.1e}"
 
 
-def _widths(table: Table) -> list[int]:
-    cells = [table.columns, *table.rows]
-    return [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
-
-
 def _text_table(table: Table) -> list[str]:
-    widths = _widths(table)
+    cells = [table.columns, *table.rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
 
     def line(row: Sequence[str]) -> str:
         first = row[0].ljust(widths[0])
         rest = [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
         return "  ".join([first, *rest]).rstrip()
 
+    head = line(table.columns)
     out = [table.caption] if table.caption else []
-    out += [line(table.columns), "-" * len(line(table.columns))]
-    out += [line(row) for row in table.rows]
-    return out
+    return [*out, head, "-" * len(head), *(line(row) for row in table.rows)]
 
 
 def _markdown_table(table: Table) -> list[str]:
     out = [f"*{table.caption}*", ""] if table.caption else []
     out.append("| " + " | ".join(table.columns) + " |")
     out.append("|" + "|".join([":---"] + ["---:"] * (len(table.columns) - 1)) + "|")
-    out += ["| " + " | ".join(row) + " |" for row in table.rows]
-    return out
+    return out + ["| " + " | ".join(row) + " |" for row in table.rows]
 
 
 def _summary_tables(sections: Sequence[Section]) -> tuple[Table, Table]:
@@ -195,7 +211,7 @@ def summary_text(sections: Sequence[Section]) -> str:
 
 
 def markdown(sections: Sequence[Section], title: str, preamble: Sequence[str]) -> str:
-    """The report as Markdown, for ``BENCHMARKS.md``."""
+    """The report as Markdown, for ``BENCHMARKS.md``: summary first, then every section."""
     out = [f"# {title}", "", *preamble]
     targets, checks = _summary_tables(sections)
     out += ["", "## Summary", "", *_markdown_table(targets), "", *_markdown_table(checks)]

@@ -11,77 +11,33 @@ Shape = tuple[int, int]  # (n, d)
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that differs between ``python -m benchmarks`` and ``--quick``.
+    """Everything that differs between ``python -m benchmarks`` and ``--quick``."""
 
-    Attributes
-    ----------
-    quick : bool
-        Which mode this is.
-    repeats : int
-        Timed calls after the warm-up call, for every figure.
-    step_repeats : int
-        Rounds of the discrete-step timings of dlnsam and JAX, which alternate
-        (section 1).
-    step_blocks : int
-        Blocks those rounds are split into, the algorithms taking turns block
-        by block (:func:`benchmarks.timing.measure_spread`).
-    steps : int
-        Discrete steps per dlnsam and JAX run (section 1).
-    numpy_steps : int
-        Steps of the NumPy GD and n-SAM loops.
-    numpy_one_sam_steps : int
-        Steps of the NumPy 1-SAM loop (a Python loop over the n examples per step).
-    flow_t_end : float or None
-        None: integrate the flows to convergence (section 2); a number: both
-        integrators run to this fixed time instead.
-    ivp_budget : float
-        Seconds solve_ivp may take for one integration before its time is
-        extrapolated instead of measured.
-    slow_budget : float
-        Seconds the timed calls of one slow figure may take together.
-    hypentropy_repeats : int
-        Timed calls of ``dlnsam.hypentropy.solve`` at n = 20, d = 100.
-    hypentropy_n, hypentropy_d : tuple of int
-        The grid of the hypentropy scaling table (pairs with n ≥ d are skipped).
-    scaling_shapes : tuple of (n, d)
-        Shapes of the per-step scaling table (section 4).
-    ratio_shape : (n, d)
-        Where the 1-SAM / n-SAM step ratio is measured.
-    scaling_seconds : float
-        Target duration of each timed ``dlnsam.run`` call in section 4.
-    slope_min_size : int
-        The log–log slope is also fitted on the shapes with n·d at least this.
-    sweep_problem : (n, d, k)
-        The problem of the ``theorem1`` grid (section 5).
-    sweep_rhos : tuple of float or None
-        Its radii; None is the default grid of ``dlnsam verify``.
-    sweep_workers : tuple of int
-        Process counts to compare.
-    sweep_repeats : int
-        Timed calls of the whole grid after the warm-up call.
-    """
-
-    quick: bool
-    repeats: int
+    quick: bool  # which mode this is
+    repeats: int  # timed calls after the warm-up call, for most figures
+    # Rounds of the dlnsam and JAX step timings (section 1), and the blocks they
+    # are split into, the algorithms taking turns block by block.
     step_repeats: int
     step_blocks: int
-    steps: int
-    numpy_steps: int
-    numpy_one_sam_steps: int
-    flow_t_end: float | None
-    ivp_budget: float
-    slow_budget: float
-    hypentropy_repeats: int
-    hypentropy_n: tuple[int, ...]
+    problem: tuple[int, int, int]  # (n, d, k) of gaussian_problem in sections 1 and 2
+    steps: int  # discrete steps per dlnsam and JAX run
+    numpy_steps: int  # steps of the NumPy GD and n-SAM loops
+    numpy_one_sam_steps: int  # steps of the NumPy 1-SAM loop (a loop over the examples)
+    flow_t_end: float | None  # None: flows to convergence; else every integrator to this time
+    ivp_budget: float  # seconds one solve_ivp integration may take before it is extrapolated
+    slow_budget: float  # seconds the timed calls of one slow figure may take together
+    hypentropy_problem: Shape  # where hypentropy.solve is compared with SLSQP
+    hypentropy_repeats: int  # timed solves of dlnsam at that size
+    hypentropy_n: tuple[int, ...]  # the grid of the hypentropy scaling table (n < d only)
     hypentropy_d: tuple[int, ...]
-    scaling_shapes: tuple[Shape, ...]
-    ratio_shape: Shape
-    scaling_seconds: float
-    slope_min_size: int
-    sweep_problem: tuple[int, int, int]
-    sweep_rhos: tuple[float, ...] | None
-    sweep_workers: tuple[int, ...]
-    sweep_repeats: int
+    scaling_shapes: tuple[Shape, ...]  # shapes of the per-step scaling table (section 4)
+    ratio_shape: Shape  # where the 1-SAM / n-SAM ratio and the SGD steps are measured
+    scaling_seconds: float  # target duration of each timed dlnsam.run call in section 4
+    slope_min_size: int  # the slope is also fitted on the shapes with n*d at least this
+    sweep_problem: tuple[int, int, int]  # (n, d, k) of the theorem1 grid (section 5)
+    sweep_rhos: tuple[float, ...] | None  # its radii; None: the default grid of dlnsam verify
+    sweep_workers: tuple[int, ...]  # process counts to compare
+    sweep_repeats: int  # timed calls of the whole grid after the warm-up call
 
 
 FULL = Settings(
@@ -89,12 +45,14 @@ FULL = Settings(
     repeats=5,
     step_repeats=21,
     step_blocks=3,
+    problem=(20, 30, 3),
     steps=10_000,
     numpy_steps=10_000,
     numpy_one_sam_steps=1000,
     flow_t_end=None,
     ivp_budget=300.0,
     slow_budget=20.0,
+    hypentropy_problem=(20, 100),
     hypentropy_repeats=50,
     hypentropy_n=(20, 100, 1000),
     hypentropy_d=(100, 10_000, 100_000),
@@ -118,17 +76,19 @@ QUICK = Settings(
     repeats=3,
     step_repeats=3,
     step_blocks=1,
+    problem=(20, 30, 3),
     steps=2000,
     numpy_steps=500,
     numpy_one_sam_steps=50,
     flow_t_end=200.0,
     ivp_budget=10.0,
     slow_budget=2.0,
+    hypentropy_problem=(20, 100),
     hypentropy_repeats=5,
     hypentropy_n=(20, 100),
     hypentropy_d=(100, 1000),
-    # Below the 2^17 entries where dlnsam switches to its parallel kernel, so
-    # that the quick run compiles nothing beyond the serial kernels.
+    # Below the size where dlnsam switches to its parallel kernel, so that the
+    # quick run compiles nothing beyond the serial kernels.
     scaling_shapes=((100, 10), (100, 100), (100, 1000), (1000, 100)),
     ratio_shape=(100, 1000),
     scaling_seconds=0.02,

@@ -1,4 +1,11 @@
-"""Wall-clock measurements: the median of several calls after a warm-up call."""
+"""Wall-clock measurements: medians with their spread, after a warm-up call.
+
+A busy machine slows some calls and not others. Two habits keep ratios fair
+without measuring the machine itself: the calls compared with each other take
+turns round by round (:func:`measure_rounds`), so a slow spell falls on both
+sides of a ratio, and every figure is a median reported with the range of its
+calls (:attr:`Timing.spread`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["Timing", "calibrate_steps", "measure", "measure_interleaved", "measure_spread"]
-
+__all__ = ["Timing", "calibrate_steps", "measure", "measure_rounds"]
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -18,64 +24,59 @@ K = TypeVar("K", bound=Hashable)
 
 @dataclass(frozen=True)
 class Timing(Generic[T]):
-    """A measured duration, with what the last call returned.
+    """A measured duration, with what the last call returned."""
 
-    Attributes
-    ----------
-    seconds : float
-        Median wall time of one call.
-    runs : int
-        Calls the median is taken over.
-    result : object
-        The return value of the last call.
-    warm : bool
-        Whether a warm-up call preceded them (False when the warm-up call was
-        itself so long that it is the measurement).
-    """
+    seconds: float  # median wall time of one call
+    low: float  # the fastest call
+    high: float  # the slowest call
+    runs: int  # calls the median is taken over
+    result: T  # the return value of the last call
+    warm: bool = True  # False: the warm-up call was so long that it is the measurement
 
-    seconds: float
-    runs: int
-    result: T
-    warm: bool = True
+    @classmethod
+    def of(cls, times: list[float], result: T, warm: bool = True) -> Timing[T]:
+        """The median and range of ``times``."""
+        return cls(statistics.median(times), min(times), max(times), len(times), result, warm)
+
+    @property
+    def spread(self) -> float:
+        """(high − low) / median: 0 for a single call.
+
+        Examples
+        --------
+        >>> round(Timing.of([1.0, 1.1, 1.3], None).spread, 2)
+        0.27
+        """
+        return (self.high - self.low) / self.seconds if self.seconds > 0 else 0.0
 
     def describe(self) -> str:
-        """How the figure was obtained, e.g. ``'median of 5'``."""
+        """How the figure was obtained, e.g. ``'median of 5 (range 4%)'``."""
         if not self.warm:
             return "1 run (no warm-up)"
         if self.runs == 1:
             return "1 run after a warm-up run"
-        return f"median of {self.runs}"
+        return f"median of {self.runs} (range {100 * self.spread:.0f}%)"
 
 
 def measure(fn: Callable[[], T], *, repeats: int, budget: float = math.inf) -> Timing[T]:
     """Time ``fn()``: one warm-up call, then the median of up to ``repeats`` calls.
 
-    Parameters
-    ----------
-    fn : callable
-        The work to time, called without arguments.
-    repeats : int
-        Timed calls after the warm-up, ≥ 1.
-    budget : float, optional
-        Seconds the timed calls may take together. Fewer calls are made (at
-        least one) when the warm-up call says they would exceed it; when the
-        warm-up call alone exceeds it, that call is the measurement.
-
-    Returns
-    -------
-    Timing
-        The median, the number of calls and the last call's return value.
+    ``budget`` is the seconds the timed calls may take together: fewer calls
+    are made (at least one) when the warm-up call says they would exceed it,
+    and when the warm-up call alone exceeds it, that call is the measurement.
 
     Examples
     --------
     >>> measure(lambda: sum(range(100)), repeats=3).runs
     3
     """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
     start = time.perf_counter()
     result = fn()
     first = time.perf_counter() - start
     if first > budget:
-        return Timing(first, 1, result, warm=False)
+        return Timing.of([first], result, warm=False)
     runs = repeats
     if math.isfinite(budget):
         runs = max(1, min(repeats, int(budget // max(first, 1e-9))))
@@ -84,70 +85,28 @@ def measure(fn: Callable[[], T], *, repeats: int, budget: float = math.inf) -> T
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)
-    return Timing(statistics.median(times), runs, result)
+    return Timing.of(times, result)
 
 
-def measure_interleaved(
-    fns: Mapping[str, Callable[[], T]], *, repeats: int
-) -> dict[str, Timing[T]]:
-    """Time several calls side by side: one warm-up call each, then ``repeats`` rounds.
-
-    Each round calls every function once, in turn (in reverse order every
-    other round, so that none always runs right after another), so a burst of
-    load on the machine slows all of them alike and their ratios stay fair.
-
-    Parameters
-    ----------
-    fns : mapping of str to callable
-        The work to time, by name.
-    repeats : int
-        Rounds after the warm-up, ≥ 1.
-
-    Returns
-    -------
-    dict of str to Timing
-        The median of each function's calls and its last return value.
-
-    Examples
-    --------
-    >>> timings = measure_interleaved({"a": lambda: 1, "b": lambda: 2}, repeats=3)
-    >>> timings["b"].runs, timings["b"].result
-    (3, 2)
-    """
-    return measure_spread({"": fns}, rounds=repeats, blocks=1)[""]
-
-
-def measure_spread(
-    groups: Mapping[K, Mapping[str, Callable[[], T]]], *, rounds: int, blocks: int
+def measure_rounds(
+    groups: Mapping[K, Mapping[str, Callable[[], T]]], *, rounds: int, blocks: int = 1
 ) -> dict[K, dict[str, Timing[T]]]:
-    """Time groups of calls side by side, each group's rounds spread over the whole run.
+    """Time groups of calls side by side, in interleaved rounds.
 
-    Within a group the calls alternate as in :func:`measure_interleaved`. The
-    ``rounds`` rounds of each group are split into ``blocks`` blocks, and the
-    groups take turns block by block (group A's first block, group B's first,
-    ..., then A's second, ...). A slow spell of the machine that lasts a while
-    then falls on a block of each group, not on every round of one group, and
-    the median of each function over all its rounds stays unmoved by it.
+    After one warm-up call of every function, each round calls every function
+    of a group once, in turn, in reverse order every other round (so that none
+    always runs right after another). The ``rounds`` rounds of each group are
+    split into ``blocks`` blocks and the groups take turns block by block (A's
+    first block, B's first, ..., A's second, ...): a slow spell of the machine
+    then falls on a block of every group, not on all the rounds of one.
 
-    Parameters
-    ----------
-    groups : mapping of hashable to mapping of str to callable
-        The work to time: groups of functions compared with each other.
-    rounds : int
-        Rounds per group after one warm-up call of every function, ≥ 1.
-    blocks : int
-        Blocks the rounds are split into, 1 ≤ blocks ≤ rounds.
-
-    Returns
-    -------
-    dict of hashable to dict of str to Timing
-        Per group, the median of each function's calls and its last result.
+    Returns, per group, the :class:`Timing` of each function.
 
     Examples
     --------
     >>> order = []
     >>> fns = {g: {f: (lambda k=g + f: order.append(k)) for f in "xy"} for g in "AB"}
-    >>> timed = measure_spread(fns, rounds=2, blocks=2)
+    >>> timed = measure_rounds(fns, rounds=2, blocks=2)
     >>> order[4:]  # after the warm-up calls: A's first round, B's, A's second (reversed), B's
     ['Ax', 'Ay', 'Bx', 'By', 'Ay', 'Ax', 'By', 'Bx']
     >>> timed["B"]["y"].runs
@@ -171,16 +130,18 @@ def measure_spread(
                     results[g][name] = fn()
                     times[g][name].append(time.perf_counter() - start)
     return {
-        g: {
-            name: Timing(statistics.median(times[g][name]), rounds, results[g][name])
-            for name in fns
-        }
+        g: {name: Timing.of(times[g][name], results[g][name]) for name in fns}
         for g, fns in groups.items()
     }
 
 
 def calibrate_steps(
-    run_steps: Callable[[int], object], seconds: float, *, start: int = 10, limit: int = 10**8
+    run_steps: Callable[[int], object],
+    seconds: float,
+    *,
+    start: int = 10,
+    limit: int = 10**8,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> int:
     """The number of steps for which ``run_steps(steps)`` takes about ``seconds``.
 
@@ -189,14 +150,17 @@ def calibrate_steps(
 
     Examples
     --------
-    >>> 50 <= calibrate_steps(lambda s: time.sleep(1e-4 * s), 0.01, start=1) <= 100
-    True
+    >>> now = [0.0]  # a clock on which every step takes 2**-10 s
+    >>> def run(steps):
+    ...     now[0] += steps * 2**-10
+    >>> calibrate_steps(run, 2**-4, start=1, clock=lambda: now[0])
+    64
     """
     steps = start
     while True:
-        t0 = time.perf_counter()
+        t0 = clock()
         run_steps(steps)
-        elapsed = time.perf_counter() - t0
+        elapsed = clock() - t0
         if elapsed >= 0.1 * seconds or steps >= limit:
             break
         steps *= 10

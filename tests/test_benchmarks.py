@@ -1,18 +1,16 @@
-"""The benchmark baselines compute what dlnsam computes, and the quick suite runs.
+"""The benchmark harness and baselines, on tiny sizes.
 
-Only correctness is tested here; timings are measured by ``python -m benchmarks``
-and never asserted (timed tests are flaky).
+Only correctness is tested: the baselines compute what dlnsam computes, the
+timing helpers call what they should in the order they should, every section
+runs end to end and its agreement checks pass, and the report renders.
+Timings are measured by ``python -m benchmarks`` and never asserted.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
+import doctest
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +23,47 @@ if str(ROOT) not in sys.path:  # benchmarks/ sits next to tests/ and is not inst
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import (  # noqa: E402
+    __main__ as cli,
+)
+from benchmarks import (  # noqa: E402
+    baselines,
     bench_discrete,
-    machine,
-    numpy_baseline,
-    profile,
+    bench_flows,
+    bench_hypentropy,
+    bench_scaling,
+    bench_sweeps,
     report,
-    scipy_flow,
-    scipy_hypentropy,
     settings,
     timing,
 )
 
-ALGORITHMS = {"GD": dlnsam.GD(), "n-SAM": dlnsam.SAM(0.2), "1-SAM": dlnsam.SAM(0.2, m=1)}
-KWARGS = {"lr": 0.05, "steps": 60, "alpha": 0.1}
+#: Sizes at which every section runs in seconds (Numba cache warm).
+TINY = dataclasses.replace(
+    settings.QUICK,
+    repeats=1,
+    step_repeats=2,
+    step_blocks=2,
+    problem=(6, 9, 2),
+    steps=20,
+    numpy_steps=5,
+    numpy_one_sam_steps=3,
+    flow_t_end=5.0,
+    ivp_budget=30.0,
+    slow_budget=1.0,
+    hypentropy_problem=(5, 12),
+    hypentropy_repeats=2,
+    hypentropy_n=(4,),
+    hypentropy_d=(3, 10),
+    scaling_shapes=((8, 4), (8, 16)),
+    ratio_shape=(8, 16),
+    scaling_seconds=1e-3,
+    slope_min_size=32,
+    sweep_problem=(6, 9, 2),
+    sweep_rhos=(0.02,),
+    sweep_workers=(1,),
+)
+ALGORITHMS = {"GD": (0.0, None), "n-SAM": (0.2, None), "1-SAM": (0.2, 1)}
+KWARGS = {"lr": 0.05, "steps": 30, "alpha": 0.1}
 
 
 @pytest.fixture(scope="module")
@@ -45,83 +71,128 @@ def problem() -> dlnsam.Problem:
     return dlnsam.gaussian_problem(n=6, d=9, k=2, seed=3)
 
 
-def _dlnsam_beta(problem: dlnsam.Problem, name: str) -> np.ndarray:
-    return dlnsam.run(problem, ALGORITHMS[name], **KWARGS, record=[]).beta
+def _dlnsam_beta(problem: dlnsam.Problem, rho: float, m: int | None) -> np.ndarray:
+    algorithm = dlnsam.GD() if rho == 0.0 else dlnsam.SAM(rho, m=m)
+    return dlnsam.run(problem, algorithm, **KWARGS, record=[]).beta
+
+
+@pytest.mark.parametrize("module", [timing, report, baselines, bench_scaling])
+def test_examples_in_docstrings(module) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
-def test_numpy_baseline_matches_dlnsam(problem: dlnsam.Problem, name: str) -> None:
-    beta = numpy_baseline.train(problem.X, problem.y, name, **KWARGS, rho=0.2)
-    assert report.relative_error(beta, _dlnsam_beta(problem, name)) <= 1e-12
+def test_numpy_baseline_is_the_reference_and_matches_dlnsam(problem, name: str) -> None:
+    rho, m = ALGORITHMS[name]
+    X, y, rng = problem.X, problem.y, np.random.default_rng(0)
+    u, v = rng.standard_normal(problem.d), rng.standard_normal(problem.d)
+    ours = baselines.direction(X, y, u, v, rho, m)
+    rows = np.arange(problem.n)
+    theirs = dlnsam.reference.sam_direction(
+        dlnsam.reference.grad_uv, X, y, u, v, rows, rho, m or problem.n
+    )
+    np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=1e-15)
+    beta = baselines.train(X, y, **KWARGS, rho=rho, m=m)
+    assert report.relative_error(beta, _dlnsam_beta(problem, rho, m)) <= 1e-12
+
+
+def test_closed_form_one_sam_flow_direction_is_the_reference(problem) -> None:
+    rng = np.random.default_rng(1)
+    u, v = rng.standard_normal(problem.d), rng.standard_normal(problem.d)
+    closed = baselines.one_sam_flow_direction(problem.X, problem.y, 0.3)(u, v)
+    loop = baselines.direction(problem.X, problem.y, u, v, 0.3, 1)
+    np.testing.assert_allclose(closed, loop, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
-def test_jax_baseline_matches_dlnsam(problem: dlnsam.Problem, name: str) -> None:
+def test_jax_baseline_matches_dlnsam(problem, name: str) -> None:
     pytest.importorskip("jax")
     from benchmarks import jax_baseline
 
-    beta = jax_baseline.train(problem.X, problem.y, name, **KWARGS, rho=0.2)
+    rho, m = ALGORITHMS[name]
+    beta = jax_baseline.train(problem.X, problem.y, name, **KWARGS, rho=rho)
     assert beta.dtype == np.float64
-    assert report.relative_error(beta, _dlnsam_beta(problem, name)) <= 1e-12
+    assert report.relative_error(beta, _dlnsam_beta(problem, rho, m)) <= 1e-12
 
 
-@pytest.mark.parametrize(("rho", "m"), [(0.0, None), (0.2, None), (0.2, 1)])
-def test_solve_ivp_flow_matches_dlnsam(problem: dlnsam.Problem, rho: float, m: int | None) -> None:
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_solve_ivp_flow_matches_dlnsam(problem, name: str) -> None:
+    rho, m = ALGORITHMS[name]
     algorithm = dlnsam.GD() if rho == 0.0 else dlnsam.SAM(rho, m=m)
     tol = {"rtol": 1e-12, "atol": 1e-16}
-    ours = dlnsam.flow(problem, algorithm, alpha=0.1, loss_tol=0.0, t_max=30.0, **tol)
-    theirs = scipy_flow.solve(
+    ours = dlnsam.flow(problem, algorithm, alpha=0.1, loss_tol=0.0, t_max=10.0, **tol)
+    theirs = baselines.solve_ivp(
         problem.X, problem.y, rho=rho, m=m, alpha=0.1, t_end=ours.t_end, **tol
     )
-    assert theirs.finished and theirs.t_reached == ours.t_end == 30.0
+    assert theirs.finished and theirs.t_reached == ours.t_end == 10.0
     assert report.relative_error(theirs.beta, ours.beta) <= 1e-9
     assert report.relative_error(theirs.integral_loss, ours.integral_loss) <= 1e-9
 
 
-def test_solve_ivp_stops_on_its_budget(problem: dlnsam.Problem) -> None:
-    res = scipy_flow.solve(
+def test_solve_ivp_stops_on_its_budget(problem) -> None:
+    res = baselines.solve_ivp(
         problem.X, problem.y, rho=0.2, m=1, alpha=0.1, t_end=1e4, rtol=1e-10, atol=1e-14,
         budget=0.0,
     )  # fmt: skip
-    assert not res.finished and res.n_steps is None
-    assert np.isnan(res.integral_loss)
+    assert not res.finished and res.n_steps is None and np.isnan(res.integral_loss)
 
 
 def test_slsqp_and_dlnsam_find_the_same_interpolator() -> None:
     problem = dlnsam.gaussian_problem(n=5, d=12, k=2, seed=1, n_test=0)
     X, y, alpha = problem.X, problem.y, 0.3
     ours = dlnsam.hypentropy.solve(X, y, alpha)
-    theirs = scipy_hypentropy.solve(X, y, alpha, ftol=1e-16, maxiter=500)
-    assert scipy_hypentropy.kkt_residuals(X, y, ours.beta, alpha).worst <= 1e-10
-    assert scipy_hypentropy.kkt_residuals(X, y, theirs.x, alpha).worst <= 1e-7
+    theirs = baselines.slsqp(X, y, alpha, ftol=1e-16, maxiter=500)
+    assert baselines.kkt_residuals(X, y, ours.beta, alpha).worst <= 1e-10
+    assert baselines.kkt_residuals(X, y, theirs.x, alpha).worst <= 1e-7
     assert report.relative_error(theirs.x, ours.beta) <= 1e-6
-    assert np.isclose(
-        scipy_hypentropy.hypentropy(ours.beta, alpha), dlnsam.hypentropy.phi(ours.beta, alpha)
-    )
+    phi = dlnsam.hypentropy.phi(ours.beta, alpha)
+    assert np.isclose(baselines.hypentropy(ours.beta, alpha), phi)
+    iterations = bench_hypentropy.slsqp_iterations_to(X, y, alpha, 1e-8, 500)
+    assert iterations is not None and 1 <= iterations <= theirs.nit
 
 
 def test_kkt_residuals_see_a_wrong_interpolator() -> None:
     problem = dlnsam.gaussian_problem(n=5, d=12, k=2, seed=1, n_test=0)
-    X, y = problem.X, problem.y
-    min_norm = np.linalg.pinv(X) @ y  # feasible, but the minimizer of another potential
-    kkt = scipy_hypentropy.kkt_residuals(X, y, min_norm, 0.01)
+    min_norm = np.linalg.pinv(problem.X) @ problem.y  # feasible, the minimizer of another potential
+    kkt = baselines.kkt_residuals(problem.X, problem.y, min_norm, 0.01)
     assert kkt.primal <= 1e-12 and kkt.dual > 1e-3
 
 
-def test_discrete_section_without_jax_skips_its_rows() -> None:
-    tiny = dataclasses.replace(
-        settings.QUICK, repeats=1, steps=20, numpy_steps=5, numpy_one_sam_steps=2
-    )
-    section = bench_discrete.section(tiny, None, "skipped (jax not installed)")
-    table, profile = section.tables
-    assert [row[0] for row in table.rows] == ["GD", "n-SAM", "1-SAM"]
-    assert all("skipped (jax not installed)" in row for row in table.rows)
-    # The profile table: one row per algorithm, no JAX bound without JAX.
-    assert [row[0] for row in profile.rows] == ["GD", "n-SAM", "1-SAM"]
-    assert all(row[-1] == "-" and row[-2].endswith("x") for row in profile.rows)
-    jax_targets = [t for t in section.targets if "JAX" in t.label]
-    assert len(jax_targets) == 3 and all(t.met is None for t in jax_targets)
-    assert section.checks and all(c.passed for c in section.checks)
+def test_measure_keeps_the_last_result_its_range_and_respects_the_budget() -> None:
+    calls: list[int] = []
+    measured = timing.measure(lambda: calls.append(1) or len(calls), repeats=3)
+    assert measured.runs == 3 and measured.result == 4 and measured.warm
+    assert measured.low <= measured.seconds <= measured.high
+    assert "median of 3" in measured.describe()
+    slow = timing.measure(lambda: sum(range(10_000)), repeats=5, budget=0.0)
+    assert slow.runs == 1 and not slow.warm and slow.spread == 0.0
+    with pytest.raises(ValueError, match="repeats"):
+        timing.measure(lambda: None, repeats=0)
+
+
+def test_measure_rounds_alternate_and_take_turns_block_by_block() -> None:
+    order: list[str] = []
+    fns = {g: {f: (lambda k=g + f: order.append(k) or k) for f in "xy"} for g in "AB"}
+    timed = timing.measure_rounds(fns, rounds=3, blocks=2)
+    warm, rounds = order[:4], order[4:]
+    assert warm == ["Ax", "Ay", "Bx", "By"]
+    # blocks of rounds [0] and [1, 2]; each group reverses its order every other round
+    assert rounds == ["Ax", "Ay", "Bx", "By", "Ay", "Ax", "Ax", "Ay", "By", "Bx", "Bx", "By"]
+    assert timed["A"]["y"].runs == 3 and timed["B"]["x"].result == "Bx"
+    with pytest.raises(ValueError, match="blocks"):
+        timing.measure_rounds(fns, rounds=2, blocks=3)
+    with pytest.raises(ValueError, match="rounds"):
+        timing.measure_rounds(fns, rounds=0)
+
+
+def test_targets_and_checks_give_their_verdicts() -> None:
+    assert not report.Check("c", float("nan"), 1e-10).passed  # NaN never agrees
+    assert report.Check("c", 1e-11, 1e-10).passed and not report.Check("c", 1e-9, 1e-10).passed
+    missed = report.speedup_target("t", 1000.0, ours=1e-6, theirs=4e-4)
+    assert (missed.verdict, missed.measured) == ("MISSED", "400x")
+    assert missed.needed == "dlnsam <= 400 ns"
+    assert report.speedup_target("t", 2.0, ours=1e-6, theirs=None).verdict == "not measured"
 
 
 def test_report_renders_text_and_markdown() -> None:
@@ -133,224 +204,91 @@ def test_report_renders_text_and_markdown() -> None:
         (report.Target("t", ">= 2x", "3x", True),),
         (report.Check("c", float("nan"), 1e-10),),
     )
-    assert not section.checks[0].passed  # NaN never agrees
     text = report.section_text(section) + report.summary_text([section])
     assert "caption" in text and "a note" in text and "DISAGREE" in text
     md = report.markdown([section], "T", ["pre"])
     assert "| a | b |" in md and "| t | >= 2x | 3x | met |" in md
+    assert md.index("## Summary") < md.index("## Title")
 
 
-@pytest.mark.parametrize("chunks", [2, 3, 8])
-def test_memory_floor_reads_every_entry_once(chunks: int) -> None:
-    """The reads timed as the memory floor sum all of X, serially and over row chunks."""
-    X = np.random.default_rng(chunks).standard_normal((37, 29))
-    assert profile._read_serial(X, 2) == pytest.approx(2 * X.sum(), rel=1e-12)
-    assert profile._read_parallel(X, chunks, 2) == pytest.approx(2 * X.sum(), rel=1e-12)
-    assert profile.read_time(X, repeats=1, calls=1) > 0.0
+def test_memory_floor_reads_every_entry() -> None:
+    X = np.random.default_rng(0).standard_normal((37, 29))
+    assert bench_scaling._read_serial(X, 2) == pytest.approx(2 * X.sum(), rel=1e-12)
+    for chunks in (1, 3, 8):
+        assert bench_scaling._read_parallel(X, chunks, 2) == pytest.approx(2 * X.sum(), rel=1e-12)
+    assert bench_scaling.read_time(X, repeats=1, calls=1) > 0.0
 
 
-def test_measure_keeps_the_last_result_and_respects_the_budget() -> None:
-    calls = []
-    measured = timing.measure(lambda: calls.append(1) or len(calls), repeats=3)
-    assert measured.runs == 3 and measured.result == 4 and measured.warm
-    slow = timing.measure(lambda: sum(range(10_000)), repeats=5, budget=0.0)
-    assert slow.runs == 1 and not slow.warm
+def _all_agree(section: report.Section) -> None:
+    assert section.checks and all(c.passed for c in section.checks), section.checks
 
 
-def test_measure_interleaved_alternates_the_calls() -> None:
-    order: list[str] = []
-    timed = timing.measure_interleaved(
-        {"a": lambda: order.append("a") or len(order), "b": lambda: order.append("b") or -1},
-        repeats=2,
-    )
-    assert order == ["a", "b", "a", "b", "b", "a"]  # warm-up, then rounds in alternating order
-    assert timed["a"].runs == 2 and timed["a"].result == 6 and timed["b"].result == -1
+def test_discrete_section_without_jax() -> None:
+    section = bench_discrete.section(TINY, None, "skipped (jax not installed)")
+    (table,) = section.tables
+    assert [row[0] for row in table.rows] == ["GD", "n-SAM", "1-SAM"]
+    assert all("skipped (jax not installed)" in row for row in table.rows)
+    jax_targets = [t for t in section.targets if "JAX" in t.label]
+    assert len(jax_targets) == 3 and all(t.met is None for t in jax_targets)
+    assert [t.label for t in section.targets if "NumPy" in t.label] == ["1-SAM step vs NumPy"]
+    _all_agree(section)
 
 
-def test_measure_spread_takes_turns_block_by_block() -> None:
-    order: list[str] = []
-    fns = {g: {f: (lambda k=g + f: order.append(k) or k) for f in "xy"} for g in "AB"}
-    timed = timing.measure_spread(fns, rounds=3, blocks=2)
-    warm, rounds = order[:4], order[4:]
-    assert warm == ["Ax", "Ay", "Bx", "By"]
-    # blocks of rounds [0] and [1, 2]; each group alternates its order round by round
-    assert rounds == ["Ax", "Ay", "Bx", "By", "Ay", "Ax", "Ax", "Ay", "By", "Bx", "Bx", "By"]
-    assert timed["A"]["y"].runs == 3 and timed["B"]["x"].result == "Bx"
-    with pytest.raises(ValueError, match="blocks"):
-        timing.measure_spread(fns, rounds=2, blocks=3)
-    with pytest.raises(ValueError, match="rounds"):
-        timing.measure_spread(fns, rounds=0, blocks=1)
+def test_flows_section() -> None:
+    section = bench_flows.section(TINY)
+    main, integrators = section.tables
+    assert [row[1] for row in main.rows] == ["BDF", "DOP853", "DOP853"] * 2
+    assert len(main.rows) == 6 and len(integrators.rows) == 2 * 5
+    assert [t.label.split(":")[0] for t in section.targets] == ["1-SAM flow", "n-SAM flow"]
+    assert len(section.checks) == 2 * 6
+    _all_agree(section)
 
 
-BUSY = (
-    "import os, sys, time\n"
-    "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
-    "end = time.perf_counter() + 60\n"
-    "while time.perf_counter() < end: pass"
-)
+def test_hypentropy_section() -> None:
+    section = bench_hypentropy.section(TINY)
+    comparison, scaling = section.tables
+    assert comparison.rows[0][0] == "dlnsam.hypentropy.solve"
+    assert [row[:2] for row in scaling.rows] == [("4", "10")]
+    assert "Skipped (the problem needs n < d): n=4, d=3." in section.notes[-1]
+    assert len(section.targets) == 1
+    _all_agree(section)
 
 
-def _stop(pid: int) -> None:
-    """Kill a busy loop and wait until it is gone (an orphan is reaped by init)."""
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.perf_counter() + 10
-    while time.perf_counter() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1][:1]
-        except OSError:  # reaped
-            return
-        if state == "Z":  # a zombie uses no CPU
-            return
-        time.sleep(0.01)
+@pytest.mark.slow  # compiles the parallel read of X, a Numba parallel kernel
+def test_scaling_section() -> None:
+    section = bench_scaling.section(TINY)
+    per_step, floor, slopes, sgd = section.tables
+    assert [row[:2] for row in per_step.rows] == [("8", "4"), ("8", "16")]
+    assert len(floor.rows) == 2 and len(slopes.rows) == 4 and len(sgd.rows) == 3
+    labels = [t.label for t in section.targets]
+    assert labels[-1] == "1-SAM step / n-SAM step at n=8, d=16" and len(labels) == 4
+    assert all(t.met is not None for t in section.targets)  # every slope was fitted
 
 
-def _started(pid_file: Path) -> int:
-    deadline = time.perf_counter() + 30
-    while not (pid_file.exists() and pid_file.read_text()):
-        assert time.perf_counter() < deadline, "the busy loop did not start"
-        time.sleep(0.01)
-    return int(pid_file.read_text())
+def test_sweeps_section_compares_worker_counts(monkeypatch) -> None:
+    # Two workers would start a process pool; the comparison logic is the same
+    # with the in-process run twice, and must then find no difference.
+    section = bench_sweeps.section(dataclasses.replace(TINY, sweep_workers=(1, 1)))
+    (table,) = section.tables
+    assert [row[0] for row in table.rows] == ["1", "1"]
+    _all_agree(section)
 
 
-#: CPU seconds of clock-tick rounding allowed when counters of different
-#: processes are compared (each is read in ticks of 10 ms or less).
-TICKS = 0.05
-#: CPU seconds a busy loop must use while it is watched, for the comparison to mean something.
-WATCHED = 0.3
+def test_main_writes_the_report_and_fails_on_a_disagreement(tmp_path, monkeypatch, capsys) -> None:
+    def fake(label: str, error: float):
+        table = report.Table(("a",), (("1",),))
+        check = report.Check(label, error, 1e-10)
+        return lambda s, jax, reason: report.Section(label, "setup", (table,), (), (), (check,))
 
+    sections = {"discrete": fake("one", 0.0), "flows": fake("two", 0.0)}
+    monkeypatch.setattr(cli, "SECTIONS", sections)
+    out = tmp_path / "bench.md"
+    assert cli.main(["--quick", "--no-jax", "--output", str(out)]) == 0
+    md = out.read_text()
+    assert "## one" in md and "## two" in md and "To reproduce" in md and "| CPU |" in md
+    assert "2/2 agreement checks pass" in capsys.readouterr().out
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, running or a zombie, from /proc/<pid>/stat."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _self_cpu() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def _bracket(pid: int) -> tuple[float, machine.CpuSample, float, float]:
-    """A CPU sample, with the CPU time of ``pid`` read just before and just after it.
-
-    Also returns this process's own CPU time (not its children's) after it.
-    """
-    before = _cpu_seconds(pid)
-    sample = machine.cpu_sample()
-    return before, sample, _cpu_seconds(pid), _self_cpu()
-
-
-def _watch(pid: int) -> tuple[tuple, tuple]:
-    """Brackets (see :func:`_bracket`) around a span in which ``pid`` uses WATCHED CPU seconds.
-
-    The span lasts as long as that takes, so that a loaded machine, which gives
-    the busy loop less than a core, only makes it longer.
-    """
-    first = _bracket(pid)
-    deadline = time.perf_counter() + 25
-    while _cpu_seconds(pid) - first[2] < WATCHED and time.perf_counter() < deadline:
-        time.sleep(0.05)
-    last = _bracket(pid)
-    assert last[0] - first[2] >= WATCHED, "the busy loop got no CPU time"
-    return first, last
-
-
-@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs /proc/stat")
-def test_other_load_counts_other_processes_and_not_our_own_children(tmp_path) -> None:
-    # Each check compares counters of named processes, never the machine's total
-    # against a threshold: other work on the machine must not change the outcome.
-    busy = tmp_path / "busy.py"
-    busy.write_text(BUSY)
-
-    # An orphan (its shell parent exits at once) is another process's work: all
-    # of its CPU time is in `other`, none in `own`.
-    pid_file = tmp_path / "orphan.pid"
-    subprocess.run(["sh", "-c", f"'{sys.executable}' '{busy}' '{pid_file}' &"], check=True)
-    orphan = _started(pid_file)
-    self_before = _self_cpu()
-    try:
-        (_, start, orphan_start, _), (orphan_end, end, _, self_after) = _watch(orphan)
-    finally:
-        _stop(orphan)
-    load = machine.other_load(start, end)
-    assert load.other is not None and load.other * load.seconds >= orphan_end - orphan_start - TICKS
-    assert end.own - start.own <= self_after - self_before + TICKS, (start, end)
-    assert "other processes" in load.describe()
-
-    # A child of ours, running or finished, is our own: its CPU time is in `own`
-    # (once, not twice), hence not in `other`.
-    pid_file = tmp_path / "child.pid"
-    child = subprocess.Popen([sys.executable, str(busy), str(pid_file)])
-    try:
-        pid = _started(pid_file)
-        self_before = _self_cpu()
-        (low0, start, high0, _), (low1, running, high1, self_after) = _watch(pid)
-    finally:
-        child.kill()
-    _stop(child.pid)  # wait for the zombie, whose stat holds the child's final CPU time
-    total = _cpu_seconds(child.pid)
-    child.wait()
-    finished = machine.cpu_sample()
-    self_finished = _self_cpu()
-    own_running = running.own - start.own
-    assert low1 - high0 - TICKS <= own_running <= high1 - low0 + self_after - self_before + TICKS
-    own_finished = finished.own - start.own
-    assert (
-        total - high0 - TICKS <= own_finished <= total - low0 + self_finished - self_before + TICKS
-    )
-    load = machine.other_load(start, running)
-    assert load.other is not None
-    assert load.other * load.seconds <= running.busy - start.busy - (low1 - high0) + TICKS
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
-def test_one_core_pins_every_thread_and_restores_them() -> None:
-    before = os.sched_getaffinity(0)
-    go, seen = threading.Event(), {}
-
-    def earlier() -> None:  # a thread started before the block, as JAX's pool
-        go.wait(10)
-        seen["earlier"] = os.sched_getaffinity(0)
-
-    def later() -> None:  # one started inside it
-        seen["later"] = os.sched_getaffinity(0)
-
-    waiting = threading.Thread(target=earlier)
-    waiting.start()
-    with machine.one_core() as core:
-        assert core in before and os.sched_getaffinity(0) == {core}
-        go.set()
-        waiting.join()
-        started = threading.Thread(target=later)
-        started.start()
-        started.join()
-    assert seen == {"earlier": {core}, "later": {core}}
-    assert os.sched_getaffinity(0) == before
-
-
-def test_other_load_is_unknown_without_proc_stat() -> None:
-    a = machine.CpuSample(wall=0.0, busy=None, steal=None, own=1.0)
-    b = machine.CpuSample(wall=2.0, busy=None, steal=None, own=2.0)
-    load = machine.other_load(a, b)
-    assert load.other is None and load.idle is None and "unknown" in load.describe()
-
-
-@pytest.mark.slow  # a whole quick benchmark run in a subprocess
-def test_quick_benchmarks_run_and_agree() -> None:
-    before = (ROOT / "BENCHMARKS.md").read_bytes() if (ROOT / "BENCHMARKS.md").exists() else None
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        # A guard against a hang, not a check of speed: with a cold Numba cache this
-        # run compiles every kernel, and on a loaded machine that takes many minutes.
-        timeout=3600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "agreement checks pass" in proc.stdout
-    assert "DISAGREE" not in proc.stdout
-    assert "(discrete: " in proc.stdout and "other processes" in proc.stdout
-    after = (ROOT / "BENCHMARKS.md").read_bytes() if (ROOT / "BENCHMARKS.md").exists() else None
-    assert after == before  # quick mode leaves the tree alone without --write
+    monkeypatch.setitem(sections, "flows", fake("two", 1.0))
+    assert cli.main(["--quick", "--only", "flows", "--no-jax"]) == 1  # quick: nothing written
+    printed = capsys.readouterr().out
+    assert "DISAGREE: two" in printed and "wrote" not in printed
