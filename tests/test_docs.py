@@ -13,8 +13,9 @@ import dlnsam
 
 matplotlib.use("Agg")
 
+# Every module, subpackages' modules included.
 MODULES = sorted(
-    m.name for m in pkgutil.iter_modules(dlnsam.__path__, "dlnsam.") if m.name != "dlnsam.cli"
+    m.name for m in pkgutil.walk_packages(dlnsam.__path__, "dlnsam.") if m.name != "dlnsam.cli"
 )
 
 
