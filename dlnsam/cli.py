@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -333,7 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dlnsam {dlnsam.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    for add in (_add_run, _add_verify, _add_sweep, _add_figures):
+        add(sub)
+    return parser
 
+
+def _add_run(sub: Any) -> None:
     p_run = sub.add_parser(
         "run",
         help="train one algorithm and print a summary",
@@ -363,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_args(p_run)
     p_run.set_defaults(func=_cmd_run)
 
+
+def _add_verify(sub: Any) -> None:
     p_ver = sub.add_parser(
         "verify",
         help="verify Theorem 1 numerically (the main job)",
@@ -436,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_args(p_ver)
     p_ver.set_defaults(func=_cmd_verify)
 
+
+def _add_sweep(sub: Any) -> None:
     p_swp = sub.add_parser(
         "sweep",
         help="run a grid of experiments from a TOML config, resumable",
@@ -483,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_swp.set_defaults(func=_cmd_sweep)
 
+
+def _add_figures(sub: Any) -> None:
     p_fig = sub.add_parser(
         "figures",
         help="regenerate every figure from the experiment scripts",
@@ -510,7 +522,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", nargs="+", metavar="NAME", help="run only these experiments (script names)"
     )
     p_fig.set_defaults(func=_cmd_figures)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

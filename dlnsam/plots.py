@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 
+from dlnsam.algorithms import option_names
 from dlnsam.verify import Theorem1Report, Theorem1Row
 
 __all__ = [
@@ -218,6 +219,10 @@ def theorem1_typical(report: Theorem1Report) -> Figure:
 # ------------------------------------------------------------------ sweep results
 
 
+# The options that the base label already shows, or that label every curve alike.
+_LABELLED = ("rho", "m", "batch_size", "normalize")
+
+
 def algorithm_label(row: dict) -> str:
     """A short legend label for a sweep row: 'GD', 'SGD(b=5)', 'n-SAM', '1-SAM', '5-SAM'.
 
@@ -226,11 +231,22 @@ def algorithm_label(row: dict) -> str:
     >>> from dlnsam.plots import algorithm_label
     >>> algorithm_label({"algorithm": "m-sam", "m": 5})
     '5-SAM'
+    >>> algorithm_label({"algorithm": "gd", "weight_decay": 0.001})
+    'GD (weight_decay=0.001)'
     """
     name = row["algorithm"]
     label = {"gd": "GD", "n-sam": "n-SAM", "1-sam": "1-SAM"}.get(name)
     if label is None:
         label = f"SGD(b={row.get('batch_size')})" if name == "sgd" else f"{row.get('m')}-SAM"
+    # Any other option set away from its default (weight decay, ...) is named too,
+    # so that two curves never share a label.
+    extras = [
+        key if value is True else f"{key}={value:g}"
+        for key in option_names()
+        if key not in _LABELLED and (value := row.get(key)) not in (None, False, 0, 0.0)
+    ]
+    if extras:
+        label += f" ({', '.join(extras)})"
     if row.get("mode") == "flow":
         label += " flow"
     return label

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,15 +212,20 @@ def aligned_zeros(shape: int | tuple[int, ...]) -> NDArray[np.float64]:
     >>> a.shape, a.ctypes.data % ALIGNMENT, a.flags.c_contiguous
     ((3, 8), 0, True)
     """
-    size = int(np.prod(shape))
+    size = math.prod(shape) if isinstance(shape, tuple) else int(shape)
     per = ALIGNMENT // 8
     buffer = np.zeros(size + per)
-    start = (-(buffer.ctypes.data % ALIGNMENT) // 8) % per
+    start = (-(_address(buffer) % ALIGNMENT) // 8) % per
     return buffer[start : start + size].reshape(shape)
 
 
+def _address(a: NDArray[np.float64]) -> int:
+    # The array interface, not ``a.ctypes``, which builds a ctypes object per call.
+    return int(a.__array_interface__["data"][0])
+
+
 def _is_aligned(a: NDArray[np.float64]) -> bool:
-    return a.flags.c_contiguous and a.ctypes.data % ALIGNMENT == 0
+    return a.flags.c_contiguous and _address(a) % ALIGNMENT == 0
 
 
 def kernel_design(X: NDArray[np.float64], part: NDArray[np.float64] | None) -> NDArray[np.float64]:

@@ -68,7 +68,7 @@ def test_named_paths_exist(page: Path) -> None:
         name
         for name in _REPO_PATH.findall(text)
         if not any((base / name).exists() for base in (ROOT, page.parent))
-        and not name.startswith(("figures-quick", "results/", "report/"))
+        and not name.startswith(("figures-quick", "results/", "report"))  # outputs of a run
     ]
     links = re.findall(r"\]\(((?!https?:)[^)#]+)\)", text)
     missing += [link for link in links if not (page.parent / link).exists()]

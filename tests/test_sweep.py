@@ -653,21 +653,21 @@ main_thread_only = pytest.mark.skipif(
 @main_thread_only
 def test_sigterm_in_process_stops_after_the_current_cell(tmp_path, monkeypatch) -> None:
     previous = signal.getsignal(signal.SIGTERM)
-    calls = []
+    calls, slept = [], []
 
     def second_cell_is_killed(cell):
         calls.append(cell)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)  # the handler interrupts this
+            time.sleep(60)  # the handler interrupts this
+            slept.append(cell)
         return run_cell(cell)
 
     monkeypatch.setattr(sweep_cells, "run_cell", second_cell_is_killed)
     out = tmp_path / "r.jsonl"
     cfg = SweepConfig.from_dict(config())
-    start = time.perf_counter()
     res = run_sweep(cfg, output=out, backend="inprocess", progress=False)
-    assert time.perf_counter() - start < 4
+    assert not slept, "SIGTERM did not interrupt the running cell"
     assert res.interrupted and (res.n_run, len(calls), len(read_rows(out))) == (1, 2, 1)
     assert signal.getsignal(signal.SIGTERM) is previous
     assert "Interrupted with 11 cells to go" in res.summary()

@@ -417,10 +417,8 @@ def flow(
         per step, but late in a flow to convergence its step size is bounded
         by stability (the flow is stiff there). 'BDF' (implicit, variable
         order 1–5, Jacobian by finite differences) takes far fewer steps on
-        such long runs: on ``gaussian_problem(20, 30, 3)`` to convergence at
-        rtol 1e-10, about 1300 steps against 19000, with β as accurate or more
-        but ∫L ds less accurate (relative errors near 1e-9 against 1e-11; see
-        BENCHMARKS.md). Its Jacobian and LU are dense, (2d)×(2d): memory grows
+        such long runs, with β as accurate but ∫L ds less accurate (BENCHMARKS.md
+        compares the two). Its Jacobian and LU are dense, (2d)×(2d): memory grows
         as d² and each factorization as d³, so it is meant for d up to a few
         hundred (d ≤ 2000 is accepted). The verification layer uses DOP853.
 

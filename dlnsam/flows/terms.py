@@ -216,21 +216,23 @@ def rhs(term, z, out):
 def _sam_rates(term, part, z, out):
     """:func:`rhs`, with ``part`` an argument so that ``part is None`` is resolved at compile time.
 
-    The only call of the SAM direction kernel in the flows.
+    The only call of the SAM direction kernel in the flows. The term's fields
+    are read into locals once: fields re-read through the record are reloaded
+    after each store.
     """
     n, d = term.X.shape
     at = layout(d)
     k = term.rows.shape[0] // term.m
-    work = term.work
+    work, du, dv = term.work, term.du, term.dv
     sum_r2 = direction(
         term.X, term.y, term.rows, z[at.u : at.v], z[at.v : at.integral_loss],
-        term.rho, term.m, term.normalize, term.eps, True, work, term.r, term.du, term.dv, part,
+        term.rho, term.m, term.normalize, term.eps, True, work, term.r, du, dv, part,
         False,
     )  # fmt: skip
     loss = sum_r2 / (2.0 * n)
     for c in range(d):
-        out[at.u + c] = -term.du[c]
-        out[at.v + c] = -term.dv[c]
+        out[at.u + c] = -du[c]
+        out[at.v + c] = -dv[c]
     if term.rho == 0.0:  # gradient flow: Δ and Δ⁽¹⁾ stay 0
         for c in range(d):
             out[at.delta + c] = 0.0

@@ -236,12 +236,12 @@ def direction(X, y, rows, u, v, rho, m, normalize, eps, first_order, work, r, du
                                   work, r, du, dv, part, loss_derivative_only)  # fmt: skip
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _descend(u, v, u_prev, v_prev, du, dv, gamma, wd, normalized_descent):
     """θ_prev ← θ, then θ ← θ − γ D − λ θ (λ = ``wd``), D normalized per block if asked.
 
-    Not inlined: one compiled copy serves every step loop, and a call per step
-    is nothing next to the passes over X.
+    Inlined: at small sizes a call per step, which passes every array as a
+    struct, costs a noticeable part of a GD step.
     """
     d = u.shape[0]
     if normalized_descent:
