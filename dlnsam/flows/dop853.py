@@ -170,13 +170,13 @@ def _combine(coef, K, stages, acc):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _error_norm(h, K, z, z_new, tableau, rtol, atol, scale, err5, err3):
+def _error_norm(h, K, z, z_new, rtol, atol, scale, err5, err3):
     """Hairer's combined 5th/3rd-order error estimate of the step z → z_new, scaled."""
     N = z.shape[0]
     for i in range(N):
         scale[i] = atol[i] + rtol * max(abs(z[i]), abs(z_new[i]))
-    _combine(tableau.E5, K, 13, err5)
-    _combine(tableau.E3, K, 13, err3)
+    _combine(E5, K, 13, err5)
+    _combine(E3, K, 13, err3)
     e5 = scaled_rms(err5, scale) ** 2
     e3 = scaled_rms(err3, scale) ** 2
     denom = e5 + 0.01 * e3
@@ -184,12 +184,15 @@ def _error_norm(h, K, z, z_new, tableau, rtol, atol, scale, err5, err3):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def integrate(term, z, progress, controls, outputs, tableau):
+def integrate(term, z, progress, controls, outputs, memory):
     """Integrate ``term`` in place from ``progress.t`` until a stop or ``controls.max_steps`` steps.
 
     z (N,) and ``progress`` (see :data:`dlnsam.flows.records.PROGRESS`; h = 0:
     choose the first step) are updated in place, so the caller can resume.
     At each output time a step lands on it and the term's records are taken.
+    ``memory`` (from :func:`new_memory`) is not read: the tableau is used as
+    module constants, which Numba compiles in, so that the zero coefficients
+    are skipped at compile time.
     Returns RUNNING (budget used), CONVERGED (L ≤ stop_loss), DIVERGED
     (L > max_loss or not finite, or ż not finite at the start of the call,
     before any step), STEP_UNDERFLOW, or T_END (t = t_max).
@@ -237,17 +240,17 @@ def integrate(term, z, progress, controls, outputs, tableau):
             return STEP_UNDERFLOW
 
         for s in range(1, 12):
-            _combine(tableau.A[s], K, s, acc)
+            _combine(A[s], K, s, acc)
             for i in range(N):
                 zs[i] = z[i] + h_step * acc[i]
             rhs(term, zs, K[s])
-        _combine(tableau.B, K, 12, acc)
+        _combine(B, K, 12, acc)
         for i in range(N):
             z_new[i] = z[i] + h_step * acc[i]
         loss_new = rhs(term, z_new, K[12])
         pr.nfev += 12
 
-        err = _error_norm(h_step, K, z, z_new, tableau, rtol, atol, scale, err5, err3)
+        err = _error_norm(h_step, K, z, z_new, rtol, atol, scale, err5, err3)
         if not np.isfinite(loss_new):
             # An overflowed z_new also inflates its own error scale: reject it here.
             err = np.nan
