@@ -209,31 +209,33 @@ def state_atol(
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def rhs(term, z, out):
     """Write ż into ``out`` (N,); return L(θ)."""
-    return _sam_rates(term, term.part, z, out)
+    return _sam_rates(
+        term.X, term.y, term.rows, term.rho, term.m, term.normalize, term.eps,
+        term.work, term.r, term.du, term.dv, term.part, z, out,
+    )  # fmt: skip
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _sam_rates(term, part, z, out):
-    """:func:`rhs`, with ``part`` an argument so that ``part is None`` is resolved at compile time.
+def _sam_rates(X, y, rows, rho, m, normalize, eps, work, r, du, dv, part, z, out):
+    """:func:`rhs` on the term's fields, passed one by one.
 
-    The only call of the SAM direction kernel in the flows. The term's fields
-    are read into locals once: fields re-read through the record are reloaded
-    after each store.
+    The only call of the SAM direction kernel in the flows. ``part`` is an
+    argument so that ``part is None`` is resolved at compile time, and the
+    fields are plain arguments because a record passed to a compiled call
+    costs more than its fields do.
     """
-    n, d = term.X.shape
+    n, d = X.shape
     at = layout(d)
-    k = term.rows.shape[0] // term.m
-    work, du, dv = term.work, term.du, term.dv
+    k = rows.shape[0] // m
     sum_r2 = direction(
-        term.X, term.y, term.rows, z[at.u : at.v], z[at.v : at.integral_loss],
-        term.rho, term.m, term.normalize, term.eps, True, work, term.r, du, dv, part,
-        False,
+        X, y, rows, z[at.u : at.v], z[at.v : at.integral_loss],
+        rho, m, normalize, eps, True, work, r, du, dv, part, False,
     )  # fmt: skip
     loss = sum_r2 / (2.0 * n)
     for c in range(d):
         out[at.u + c] = -du[c]
         out[at.v + c] = -dv[c]
-    if term.rho == 0.0:  # gradient flow: Δ and Δ⁽¹⁾ stay 0
+    if rho == 0.0:  # gradient flow: Δ and Δ⁽¹⁾ stay 0
         for c in range(d):
             out[at.delta + c] = 0.0
             out[at.delta_first_order + c] = 0.0
