@@ -35,7 +35,7 @@ class Target:
     goal: str  # e.g. '>= 1000x'
     measured: str  # the measured value, formatted
     met: bool | None  # None: it could not be measured
-    needed: str = "-"  # what dlnsam would need to meet it, e.g. 'dlnsam <= 158 ns/step'
+    needed: str = "-"  # what dlnsam would need to meet it, as 'dlnsam <= <time>/step'
 
     @property
     def verdict(self) -> str:

@@ -150,7 +150,7 @@ def calibrate_steps(
 
     Examples
     --------
-    >>> now = [0.0]  # a clock on which every step takes 2**-10 s
+    >>> now = [0.0]  # a fake clock, advanced by a fixed amount per call
     >>> def run(steps):
     ...     now[0] += steps * 2**-10
     >>> calibrate_steps(run, 2**-4, start=1, clock=lambda: now[0])

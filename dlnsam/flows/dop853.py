@@ -13,17 +13,14 @@ are as accurate as θ.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
-from numpy.typing import NDArray
 
 from dlnsam.flows.stepping import initial_step, min_step, scaled_rms
 from dlnsam.flows.terms import FASTMATH, record_output, rhs
 from dlnsam.status import CONVERGED, DIVERGED, RUNNING, STEP_UNDERFLOW, T_END
 
-__all__ = ["TABLEAU", "Tableau", "integrate", "new_memory", "step_flops"]
+__all__ = ["integrate", "new_memory", "step_flops"]
 
 _SAFETY = 0.9
 _MIN_FACTOR = 0.2
@@ -129,22 +126,9 @@ E5[10] = 0.8192320648511571246570742613e-1
 E5[11] = -0.2235530786388629525884427845e-1
 
 
-class Tableau(NamedTuple):
-    """Butcher tableau: stages A (13, 13), weights B (12,), nodes C (12,), errors E3, E5 (13,)."""
-
-    A: NDArray[np.float64]
-    B: NDArray[np.float64]
-    C: NDArray[np.float64]
-    E3: NDArray[np.float64]
-    E5: NDArray[np.float64]
-
-
-TABLEAU = Tableau(A, B, C, E3, E5)
-
-
-def new_memory(size: int, p: int) -> Tableau:
-    """DOP853 keeps nothing between calls but its tableau (the step size is in ``progress``)."""
-    return TABLEAU
+def new_memory(size: int, p: int) -> None:
+    """DOP853 keeps nothing between calls (its step size is in ``progress``)."""
+    return None
 
 
 def step_flops(p: int) -> float:
@@ -190,9 +174,9 @@ def integrate(term, z, progress, controls, outputs, memory):
     z (N,) and ``progress`` (see :data:`dlnsam.flows.records.PROGRESS`; h = 0:
     choose the first step) are updated in place, so the caller can resume.
     At each output time a step lands on it and the term's records are taken.
-    ``memory`` (from :func:`new_memory`) is not read: the tableau is used as
-    module constants, which Numba compiles in, so that the zero coefficients
-    are skipped at compile time.
+    ``memory`` (None, from :func:`new_memory`) is not read: the tableau is
+    used as module constants, which Numba compiles in, so that the zero
+    coefficients are skipped at compile time.
     Returns RUNNING (budget used), CONVERGED (L ≤ stop_loss), DIVERGED
     (L > max_loss or not finite, or ż not finite at the start of the call,
     before any step), STEP_UNDERFLOW, or T_END (t = t_max).

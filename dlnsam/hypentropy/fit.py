@@ -165,7 +165,7 @@ def fit_alpha(
             f"it is numerically the minimum-l2 interpolator and alpha is only bounded below, "
             f"by about {alpha_hat:.6g}"
         )
-    rivals: list[float] = []  # distinct log α (0.1% apart) that fit as well
+    rivals: list[float] = []  # other log α that fit as well, distinct from the best
     for (t, r, _), _k in sorted(minima):
         if r <= 10.0 * res + _RIVAL_ATOL and all(
             abs(t - u) > _DISTINCT_LOG_ALPHA for u in [log_alpha, *rivals]
