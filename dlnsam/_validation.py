@@ -106,3 +106,41 @@ def alpha_vector(alpha: ArrayLike, d: int, name: str = "alpha") -> NDArray[np.fl
     if np.any(arr <= 0):
         raise ValueError(f"{name} must be > 0 everywhere, got min {float(arr.min())}")
     return np.ascontiguousarray(np.broadcast_to(arr, (d,)), dtype=np.float64)
+
+
+def schedule(
+    value: Any, steps: int, name: str, *, allow_zero: bool = False
+) -> float | NDArray[np.float64]:
+    """Return a per-step value γ_t as a float (constant) or a (steps,) float array.
+
+    ``value`` is a real number, an array_like of length ``steps``, or a
+    callable ``t -> value`` called at t = 0, ..., steps − 1. Every value must
+    be finite and > 0 (>= 0 with ``allow_zero``).
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return positive_float(value, name, allow_zero=allow_zero)
+    if callable(value):
+        values = []
+        for t in range(steps):
+            try:
+                values.append(value(t))
+            except Exception as exc:  # a user's function: name it and the step
+                raise ValueError(f"{name}({t}) raised {type(exc).__name__}: {exc}") from exc
+        where = f"the values of {name}(t)"
+        arr = as_float_array(np.asarray(values, dtype=object), where, 1) if steps else np.zeros(0)
+    else:
+        shape = np.shape(value) if isinstance(value, (np.ndarray, list, tuple)) else None
+        if shape != (steps,):
+            got = f"shape {shape}" if shape is not None else type(value).__name__
+            raise ValueError(
+                f"{name} must be a number, a callable t -> value, or an array of one "
+                f"value per step, shape ({steps},); got {got}"
+            )
+        where = name
+        arr = as_float_array(value, name, 1, copy=True) if steps else np.zeros(0)
+    low = arr.min(initial=np.inf)
+    if low < 0 or (low == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        t = int(np.argmin(arr))
+        raise ValueError(f"{where} must be {bound} at every step, got {arr[t]:g} at step {t}")
+    return arr

@@ -196,11 +196,12 @@ def sam_direction(
     return da / k, db / k
 
 
-def learning_rates(lr: float, steps: int, lr_decay: Sequence[int] = ()) -> Array:
-    """γ_t for t = 0..steps−1: γ halved once for every milestone ≤ t; (steps,) ndarray."""
+def learning_rates(lr: float | Array, steps: int, lr_decay: Sequence[int] = ()) -> Array:
+    """γ_t for t = 0..steps−1: γ (or the given γ_t) halved once for every milestone ≤ t."""
+    base = np.broadcast_to(np.asarray(lr, dtype=np.float64), (steps,))
     rates = np.empty(steps)
     for t in range(steps):
-        rates[t] = lr * 0.5 ** sum(1 for s in lr_decay if s <= t)
+        rates[t] = base[t] * 0.5 ** sum(1 for s in lr_decay if s <= t)
     return rates
 
 
@@ -255,9 +256,9 @@ def _run(
     a0: Array,
     b0: Array,
     *,
-    lr: float,
+    lr: float | Array,
     steps: int,
-    rho: float,
+    rho: float | Array,
     m: int | None,
     normalize: bool,
     eps: float,
@@ -269,6 +270,7 @@ def _run(
 ) -> Trajectory:
     n, d = X.shape
     rates = learning_rates(lr, steps, lr_decay)
+    radii = np.broadcast_to(np.asarray(rho, dtype=np.float64), (steps,))
     a_traj = np.empty((steps + 1, d))
     b_traj = np.empty((steps + 1, d))
     a = np.array(a0, dtype=np.float64)
@@ -279,7 +281,7 @@ def _run(
         rows = np.arange(n) if batches is None else np.asarray(batches[t])
         mm = len(rows) if m is None else m
         da, db = sam_direction(
-            grad, X, y, a, b, rows, rho, mm, normalize, eps, loss_derivative_only
+            grad, X, y, a, b, rows, radii[t], mm, normalize, eps, loss_derivative_only
         )
         integral += rates[t] * loss(X, y, to_beta(a, b))
         a, b = update(
@@ -296,11 +298,11 @@ def reference_run(
     X: Array,
     y: Array,
     *,
-    lr: float,
+    lr: float | Array,
     steps: int,
     u0: Array,
     v0: Array,
-    rho: float = 0.0,
+    rho: float | Array = 0.0,
     m: int | None = None,
     normalize: bool = False,
     eps: float = 1e-12,
@@ -314,7 +316,8 @@ def reference_run(
 
     ρ = 0 is GD (``batches`` None: rows 0..n−1 in order every step) or SGD
     (``batches`` a (steps, b) array of row indices, row t used at step t).
-    ``m`` None means one micro-batch holding the whole batch. The options
+    ``m`` None means one micro-batch holding the whole batch. ``lr`` and
+    ``rho`` are constants or (steps,) arrays of γ_t and ρ_t. The options
     are those of :func:`sam_direction` and :func:`update`.
 
     Examples
@@ -338,11 +341,11 @@ def pm_reference_run(
     X: Array,
     y: Array,
     *,
-    lr: float,
+    lr: float | Array,
     steps: int,
     wp0: Array,
     wm0: Array,
-    rho: float = 0.0,
+    rho: float | Array = 0.0,
     m: int | None = None,
     normalize: bool = False,
     eps: float = 1e-12,

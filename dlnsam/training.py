@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -13,13 +13,22 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dlnsam import kernels
-from dlnsam._validation import alpha_vector, as_float_array, nonnegative_int, positive_float
+from dlnsam._validation import (
+    alpha_vector,
+    as_float_array,
+    nonnegative_int,
+    positive_float,
+    schedule,
+)
 from dlnsam.algorithms import GD, SAM, SGD, Algorithm, KernelParams
 from dlnsam.problems import Problem
 from dlnsam.results import History, Status, outcome
 from dlnsam.status import DIVERGED, RUNNING
 
 __all__ = ["RunResult", "default_record_steps", "initial_point", "run", "run_schedule"]
+
+#: A per-step value: a constant, an array of one value per step, or a function of the step t.
+Schedule = float | ArrayLike | Callable[[int], float]
 
 #: A loss above this multiple of the loss scale max(L(θ_0), L(0)) is a divergence.
 DIVERGENCE_FACTOR = 1e10
@@ -384,7 +393,8 @@ class _RunSetup(NamedTuple):
     part: NDArray[np.float64] | None
     loss0: float
     u0_scale: float
-    lr: float
+    lr: float | NDArray[np.float64]  # γ, or γ_t per step
+    rho: float | NDArray[np.float64]  # the algorithm's ρ, or ρ_t per step
     steps: int
     seed: int
 
@@ -392,7 +402,7 @@ class _RunSetup(NamedTuple):
 def _prepare_run(
     problem: Problem,
     algorithm: Algorithm,
-    lr: float,
+    lr: Schedule,
     steps: int,
     alpha: ArrayLike | None,
     u0: ArrayLike | None,
@@ -401,13 +411,16 @@ def _prepare_run(
     record: ArrayLike | None,
     seed: int,
     loss_tol: float | None,
+    rho: Schedule | None,
 ) -> _RunSetup:
     """Validate the arguments of :func:`run` and build the kernel's records."""
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a dlnsam.Problem, got {type(problem).__name__}")
     algorithm = _check_algorithm(algorithm)
-    lr = positive_float(lr, "lr")
     steps = nonnegative_int(steps, "steps")
+    lr = schedule(lr, steps, "lr")
+    if rho is not None and not isinstance(algorithm, SAM):
+        raise ValueError(f"rho: a radius per step needs a SAM algorithm, got {algorithm!r}")
     seed = nonnegative_int(seed, "seed")
     if loss_tol is not None:
         loss_tol = positive_float(loss_tol, "loss_tol", allow_zero=True)
@@ -417,6 +430,7 @@ def _prepare_run(
                 "L <= loss_tol x L(0), so it would stop before its first step"
             )
     params = algorithm.kernel_params(problem.n)
+    rho = params.rho if rho is None else schedule(rho, steps, "rho", allow_zero=True)
     u, v = initial_point(problem.d, alpha, u0, v0)
     u0_scale = float(np.max(np.maximum(np.abs(u), np.abs(v))))
     rec = (
@@ -451,15 +465,23 @@ def _prepare_run(
         loss0=inputs.loss0,
         u0_scale=u0_scale,
         lr=lr,
+        rho=rho,
         steps=steps,
         seed=seed,
     )
 
 
+def _per_step(value: float | NDArray[np.float64], t: int, count: int) -> NDArray[np.float64]:
+    """The values of steps t, ..., t + count − 1 of a constant or a per-step array."""
+    if isinstance(value, np.ndarray):
+        return value[t : t + count]
+    return np.full(count, value)
+
+
 def _step_chunks(setup: _RunSetup) -> tuple[int, bool]:
     """Run the kernel chunk by chunk up to ``steps``; returns (status code, interrupted)."""
     n, b = setup.problem.n, setup.params.batch_size
-    lr, steps, seed = setup.lr, setup.steps, setup.seed
+    lr, rho, steps, seed = setup.lr, setup.rho, setup.steps, setup.seed
     rng = np.random.default_rng(seed)
     full_rows = np.arange(n, dtype=np.int64)[None, :]
     chunk = max(1, min(_CHUNK_STEPS, _CHUNK_FLOATS // n))
@@ -471,14 +493,14 @@ def _step_chunks(setup: _RunSetup) -> tuple[int, bool]:
             count = min(chunk, steps - t)
             full = setup.params.full_batch
             batches = full_rows if full else draw_batches(rng, n, b, count)
+            lrs = _per_step(lr, t, count)
             if milestones.size:
                 halvings = np.searchsorted(milestones, np.arange(t, t + count), side="right")
-                lrs = lr * 0.5**halvings
-            else:
-                lrs = np.full(count, lr)
+                lrs = lrs * 0.5**halvings
             code = kernels.run_chunk(
-                setup.data, setup.params, setup.controls, state, lrs, batches, setup.part
-            )
+                setup.data, setup.params, setup.controls, state, lrs, _per_step(rho, t, count),
+                batches, setup.part,
+            )  # fmt: skip
     except KeyboardInterrupt:
         return code, True
     return code, False
@@ -537,7 +559,7 @@ def run(
     problem: Problem,
     algorithm: Algorithm,
     *,
-    lr: float,
+    lr: Schedule,
     steps: int,
     alpha: ArrayLike | None = None,
     u0: ArrayLike | None = None,
@@ -546,6 +568,7 @@ def run(
     record: ArrayLike | None = None,
     seed: int = 0,
     loss_tol: float | None = None,
+    rho: Schedule | None = None,
 ) -> RunResult:
     """Train β = u ⊙ v with GD, SGD or SAM(ρ, m) for a number of steps.
 
@@ -555,8 +578,9 @@ def run(
         Data X (n, d), y (n,), optional test set.
     algorithm : GD, SGD or SAM
         The update rule, see :mod:`dlnsam.algorithms`.
-    lr : float
-        Step size γ > 0.
+    lr : float, (steps,) array_like or callable
+        Step size γ > 0, or γ_t per step: an array, or a function ``t -> γ_t``
+        called at t = 0, ..., steps − 1 before any step (a schedule).
     steps : int
         Maximum number of updates.
     alpha : float or (d,) array_like, optional
@@ -574,6 +598,9 @@ def run(
     loss_tol : float, optional
         Stop with status ``converged`` once L(θ_t) ≤ loss_tol · L(θ_0); must
         be < 1. By default all ``steps`` updates are made.
+    rho : float, (steps,) array_like or callable, optional
+        SAM only: the radius ρ_t ≥ 0 of each step, in place of the
+        algorithm's ρ; given as ``lr`` is.
 
     Returns
     -------
@@ -609,19 +636,25 @@ def run(
     >>> res = run(p, SAM(rho=0.1, m=1), lr=0.05, steps=2000, alpha=0.05)
     >>> res.status.value, res.train_loss < 1e-3
     ('max_steps', True)
+
+    Schedules: γ_t = 0.1/√(t + 1) and ρ_t = 0.1 γ_t,
+
+    >>> res = run(p, SAM(rho=0.1, m=1), lr=lambda t: 0.1 / (t + 1) ** 0.5, steps=100,
+    ...           rho=lambda t: 0.01 / (t + 1) ** 0.5, alpha=0.05)
+    >>> res.n_steps
+    100
     """
     start = time.perf_counter()
     setup = _prepare_run(problem, algorithm, lr, steps, alpha, u0, v0, lr_decay, record, seed,
-                         loss_tol)  # fmt: skip
+                         loss_tol, rho)  # fmt: skip
     code, interrupted = _step_chunks(setup)
     end = _final_iterate(setup, code)
     code, n_steps, u, v, beta, train_loss = (
         end.code, end.n_steps, end.u, end.v, end.beta, end.train_loss
     )
-    algorithm, params, max_loss, u0_scale = (
-        setup.algorithm, setup.params, setup.controls.max_loss, setup.u0_scale
-    )
-    lr, steps = setup.lr, setup.steps
+    algorithm, max_loss, u0_scale = setup.algorithm, setup.controls.max_loss, setup.u0_scale
+    steps = setup.steps
+    lr, rho = (float(np.max(x, initial=0.0)) for x in (setup.lr, setup.rho))  # the largest
     X = problem.X
     test_loss = problem.test_loss(beta) if problem.has_test else None
     history = _history(setup, n_steps, train_loss, test_loss)
@@ -630,7 +663,7 @@ def run(
     status, message = outcome(
         "run", code, interrupted, n_steps=n_steps, next_step=n_steps + 1, steps=steps,
         train_loss=train_loss, max_loss=max_loss,
-        cause=_divergence_cause(X, lr, params.rho, alpha, u0_scale) if diverged else "",
+        cause=_divergence_cause(X, lr, rho, alpha, u0_scale) if diverged else "",
     )  # fmt: skip
 
     return RunResult(

@@ -306,3 +306,55 @@ def test_long_run_in_many_chunks_matches_reference(name, options, monkeypatch):
     # default record grid: every step to 100, then log-spaced, and the last step
     np.testing.assert_array_equal(res.history.steps, dlnsam.default_record_steps(steps))
     assert_close(res.history.train_loss, traj.train_loss[res.history.steps], rtol)
+
+
+# ---------------------------------------------------------------------------
+# Per-step γ_t and ρ_t
+
+SCHEDULED = {
+    "GD": (dlnsam.GD(), False),
+    "SGD": (dlnsam.SGD(4), False),
+    "n-SAM": (dlnsam.SAM(RHO), True),
+    "1-SAM": (dlnsam.SAM(RHO, m=1), True),
+    "2-SAM-b6": (dlnsam.SAM(RHO, m=2, batch_size=6), True),
+    "n-SAM-normalized": (dlnsam.SAM(RHO, normalize=True), True),
+}
+
+
+@pytest.mark.parametrize(("algorithm", "with_rho"), SCHEDULED.values(), ids=SCHEDULED)
+def test_per_step_lr_and_rho_match_reference(algorithm, with_rho, monkeypatch):
+    """γ_t (a function of t, with lr_decay on top) and ρ_t (an array) in kernel calls of 7 steps."""
+    monkeypatch.setattr(dlnsam.training, "_CHUNK_STEPS", 7)
+    steps = 40
+    params = algorithm.kernel_params(N)
+    init_kwargs, u0, v0 = _initial_point("random")
+    rhos = RHO * (1.0 + np.cos(np.arange(steps))) if with_rho else params.rho
+    lrs = LR / np.sqrt(1.0 + np.arange(steps))
+    decay = [10, 25]
+    traj = ref.reference_run(
+        PROBLEM.X, PROBLEM.y, lr=lrs, steps=steps, u0=u0, v0=v0, rho=rhos, m=params.m,
+        normalize=params.normalize, eps=params.eps, lr_decay=decay,
+        batches=_reference_batches(params, SEED, steps),
+    )  # fmt: skip
+    res = dlnsam.run(
+        PROBLEM, algorithm, lr=lambda t: LR / np.sqrt(1.0 + t), steps=steps, seed=SEED,
+        lr_decay=decay, record=np.arange(steps + 1), rho=rhos if with_rho else None,
+        **init_kwargs,
+    )  # fmt: skip
+    assert_close(res.u, traj.a[-1])
+    assert_close(res.v, traj.b[-1])
+    assert_close(res.history.train_loss, traj.train_loss)
+    assert res.integral_loss == pytest.approx(traj.integral_loss, rel=RTOL)
+
+
+def test_constant_schedules_give_the_same_bits():
+    """lr and rho given as constant arrays are the constants: equal to the bit."""
+    algorithm = dlnsam.SAM(RHO, m=2, batch_size=6)
+    kwargs = {"steps": 30, "alpha": 0.3, "seed": SEED}
+    plain = dlnsam.run(PROBLEM, algorithm, lr=LR, **kwargs)
+    arrays = dlnsam.run(PROBLEM, algorithm, lr=np.full(30, LR), rho=np.full(30, RHO), **kwargs)
+    called = dlnsam.run(PROBLEM, algorithm, lr=lambda t: LR, rho=lambda t: RHO, **kwargs)
+    for res in (arrays, called):
+        np.testing.assert_array_equal(res.u, plain.u)
+        np.testing.assert_array_equal(res.v, plain.v)
+        assert res.integral_loss == plain.integral_loss

@@ -282,10 +282,10 @@ def _stop(state, t, rec_pos, integral, pending, code):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _run_steps(data, params, controls, state, lrs, batches, part, rho):
+def _run_steps(data, params, controls, state, lrs, rhos, batches, part):
     """The step loop of :func:`run_chunk`, inlined there once per kind of algorithm.
 
-    ``rho`` is ``params.rho``, or a literal 0 that makes the loop GD's.
+    ``rhos`` None makes ρ a literal 0 and the loop GD's.
 
     The fields of the records are read into locals once: values kept in
     locals stay in registers, where fields re-read through the records on
@@ -315,6 +315,7 @@ def _run_steps(data, params, controls, state, lrs, batches, part, rho):
     for j in range(lrs.shape[0]):
         t = t0 + j
         rows = batches[0] if full else batches[j]
+        rho = 0.0 if rhos is None else rhos[j]
         sum_r2 = direction(X, y, rows, u, v, rho, m, normalize, eps, False, work, r, du, dv,
                            part, loss_derivative_only)  # fmt: skip
         if b == n:
@@ -345,16 +346,16 @@ def _run_steps(data, params, controls, state, lrs, batches, part, rho):
 @njit(cache=True, fastmath=FASTMATH)
 def _run_chunk_plain(data, params, controls, state, lrs, batches, part):
     """:func:`run_chunk` for ρ = 0 (GD, SGD): ρ is a compile-time 0 here."""
-    return _run_steps(data, params, controls, state, lrs, batches, part, 0.0)
+    return _run_steps(data, params, controls, state, lrs, None, batches, part)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _run_chunk_sam(data, params, controls, state, lrs, batches, part):
-    """:func:`run_chunk` for any ρ."""
-    return _run_steps(data, params, controls, state, lrs, batches, part, params.rho)
+def _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, part):
+    """:func:`run_chunk` for any ρ_t."""
+    return _run_steps(data, params, controls, state, lrs, rhos, batches, part)
 
 
-def run_chunk(data, params, controls, state, lrs, batches, part):
+def run_chunk(data, params, controls, state, lrs, rhos, batches, part):
     """Advance ``state`` in place by ``len(lrs)`` steps from step ``state.step[0]``.
 
     Parameters
@@ -371,6 +372,8 @@ def run_chunk(data, params, controls, state, lrs, batches, part):
         The iterate and the bookkeeping, updated in place.
     lrs : (count,) ndarray
         γ_t of the steps of this call.
+    rhos : (count,) ndarray
+        ρ_t of the steps of this call (ignored when ``params.rho`` is 0, GD and SGD).
     batches : (count, b) or (1, n) int64 ndarray
         Row indices per step, or (1, n) for full batch (the same rows every step).
     part : (chunks, PART_ROWS, d) ndarray or None
@@ -409,5 +412,6 @@ def run_chunk(data, params, controls, state, lrs, batches, part):
     always use the general loop. The choice is made here, in Python, so that
     each loop is compiled only when it is first used.
     """
-    kernel = _run_chunk_plain if params.rho == 0.0 and part is None else _run_chunk_sam
-    return kernel(data, params, controls, state, lrs, batches, part)
+    if params.rho == 0.0 and part is None:
+        return _run_chunk_plain(data, params, controls, state, lrs, batches, part)
+    return _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, part)
