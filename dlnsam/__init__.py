@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from dlnsam import hypentropy
+from dlnsam import flatness, hypentropy
 from dlnsam.algorithms import ALGORITHMS, GD, SAM, SGD, Algorithm, KernelParams, algorithm_from_name
 from dlnsam.flows import FlowResult, flow
 from dlnsam.metrics import support_recovery
@@ -41,6 +41,7 @@ __all__ = [
     "__version__",
     "algorithm_from_name",
     "default_record_steps",
+    "flatness",
     "flow",
     "gaussian_problem",
     "hypentropy",

@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "problems": 2,
     "algorithms": 2,
     "metrics": 2,
+    "flatness": 3,
     "kernels": 3,
     "reference": 3,
     "training": 4,
