@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from dlnsam import flatness, hypentropy
 from dlnsam.algorithms import ALGORITHMS, GD, SAM, SGD, Algorithm, KernelParams, algorithm_from_name
 from dlnsam.flows import FlowResult, flow
+from dlnsam.many import RunManyResult, run_many
 from dlnsam.metrics import support_recovery
 from dlnsam.problems import Problem, gaussian_problem, load_problem
 from dlnsam.results import History, Status
@@ -34,6 +35,7 @@ __all__ = [
     "History",
     "KernelParams",
     "Problem",
+    "RunManyResult",
     "RunResult",
     "Status",
     "SweepConfig",
@@ -49,6 +51,7 @@ __all__ = [
     "load_config",
     "load_problem",
     "run",
+    "run_many",
     "run_schedule",
     "run_sweep",
     "support_recovery",

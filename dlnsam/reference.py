@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "Trajectory",
+    "batch_rows",
     "grad_pm",
     "grad_uv",
     "learning_rates",
@@ -194,6 +195,11 @@ def sam_direction(
         da += ga_tilde
         db += gb_tilde
     return da / k, db / k
+
+
+def batch_rows(uniforms: Array, b: int) -> NDArray[np.int64]:
+    """The batch of each step from its n uniforms: the first b of a stable argsort; (count, b)."""
+    return np.argsort(uniforms, axis=1, kind="stable")[:, :b]
 
 
 def learning_rates(lr: float | Array, steps: int, lr_decay: Sequence[int] = ()) -> Array:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ DIVERGENCE_FACTOR = 1e10
 # does not depend on this size (tested).
 _CHUNK_STEPS = 8192
 _CHUNK_FLOATS = 1 << 22
+# Batches up to this size are selected (O(n + b² log(n/b)) per step), larger
+# ones sorted (O(n log n)).
+_SELECT_UP_TO = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,7 +325,9 @@ def draw_batches(rng: np.random.Generator, n: int, b: int, count: int) -> NDArra
     """Draw ``count`` batches of ``b`` distinct rows out of ``n``, each in random order.
 
     Row t is the first b entries of a uniform random permutation of range(n)
-    (an argsort of n uniforms), so consecutive calls continue one stream.
+    (a stable argsort of n uniforms), so consecutive calls continue one stream.
+    Small batches are selected in compiled code (:func:`dlnsam.kernels.smallest`),
+    with the same result as the sort.
 
     Examples
     --------
@@ -330,7 +336,10 @@ def draw_batches(rng: np.random.Generator, n: int, b: int, count: int) -> NDArra
     >>> draw_batches(np.random.default_rng(0), 5, 2, 3).shape
     (3, 2)
     """
-    return np.ascontiguousarray(np.argsort(rng.random((count, n)), axis=1)[:, :b])
+    uniforms = rng.random((count, n))
+    if b <= _SELECT_UP_TO:
+        return kernels.smallest(uniforms, b)
+    return np.ascontiguousarray(np.argsort(uniforms, axis=1, kind="stable")[:, :b])
 
 
 def _check_algorithm(algorithm: object) -> Algorithm:
@@ -478,29 +487,41 @@ def _per_step(value: float | NDArray[np.float64], t: int, count: int) -> NDArray
     return np.full(count, value)
 
 
-def _step_chunks(setup: _RunSetup) -> tuple[int, bool]:
-    """Run the kernel chunk by chunk up to ``steps``; returns (status code, interrupted)."""
+def chunk_rates(
+    setup: _RunSetup, t: int, count: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(γ_t, ρ_t) of steps t, ..., t + count − 1: the schedules, with ``lr_decay``'s halvings."""
+    lrs = _per_step(setup.lr, t, count)
+    if setup.milestones.size:
+        halvings = np.searchsorted(setup.milestones, np.arange(t, t + count), side="right")
+        lrs = lrs * 0.5**halvings
+    return lrs, _per_step(setup.rho, t, count)
+
+
+def _step_chunks(setup: _RunSetup, stop: threading.Event | None = None) -> tuple[int, bool]:
+    """Run the kernel chunk by chunk up to ``steps``; returns (status code, interrupted).
+
+    A set ``stop`` interrupts the run between two chunks, as Ctrl-C does.
+    """
     n, b = setup.problem.n, setup.params.batch_size
-    lr, rho, steps, seed = setup.lr, setup.rho, setup.steps, setup.seed
+    steps, seed = setup.steps, setup.seed
     rng = np.random.default_rng(seed)
     full_rows = np.arange(n, dtype=np.int64)[None, :]
     chunk = max(1, min(_CHUNK_STEPS, _CHUNK_FLOATS // n))
-    milestones, state = setup.milestones, setup.state
+    state = setup.state
     code = RUNNING
     try:
         while state.step[0] < steps and code == RUNNING:
+            if stop is not None and stop.is_set():
+                return code, True
             t = int(state.step[0])
             count = min(chunk, steps - t)
             full = setup.params.full_batch
             batches = full_rows if full else draw_batches(rng, n, b, count)
-            lrs = _per_step(lr, t, count)
-            if milestones.size:
-                halvings = np.searchsorted(milestones, np.arange(t, t + count), side="right")
-                lrs = lrs * 0.5**halvings
+            lrs, rhos = chunk_rates(setup, t, count)
             code = kernels.run_chunk(
-                setup.data, setup.params, setup.controls, state, lrs, _per_step(rho, t, count),
-                batches, setup.part,
-            )  # fmt: skip
+                setup.data, setup.params, setup.controls, state, lrs, rhos, batches, setup.part
+            )
     except KeyboardInterrupt:
         return code, True
     return code, False
@@ -648,36 +669,36 @@ def run(
     setup = _prepare_run(problem, algorithm, lr, steps, alpha, u0, v0, lr_decay, record, seed,
                          loss_tol, rho)  # fmt: skip
     code, interrupted = _step_chunks(setup)
+    return _result(setup, code, interrupted, alpha, start)
+
+
+def _result(
+    setup: _RunSetup, code: int, interrupted: bool, alpha: ArrayLike | None, start: float
+) -> RunResult:
+    """The :class:`RunResult` of a run whose kernel stopped with status ``code``."""
+    problem = setup.problem
     end = _final_iterate(setup, code)
-    code, n_steps, u, v, beta, train_loss = (
-        end.code, end.n_steps, end.u, end.v, end.beta, end.train_loss
-    )
-    algorithm, max_loss, u0_scale = setup.algorithm, setup.controls.max_loss, setup.u0_scale
-    steps = setup.steps
-    lr, rho = (float(np.max(x, initial=0.0)) for x in (setup.lr, setup.rho))  # the largest
-    X = problem.X
+    code, n_steps, beta, train_loss = end.code, end.n_steps, end.beta, end.train_loss
     test_loss = problem.test_loss(beta) if problem.has_test else None
-    history = _history(setup, n_steps, train_loss, test_loss)
-
     diverged = code == DIVERGED and not interrupted
+    lr, rho = (float(np.max(x, initial=0.0)) for x in (setup.lr, setup.rho))  # the largest
     status, message = outcome(
-        "run", code, interrupted, n_steps=n_steps, next_step=n_steps + 1, steps=steps,
-        train_loss=train_loss, max_loss=max_loss,
-        cause=_divergence_cause(X, lr, rho, alpha, u0_scale) if diverged else "",
+        "run", code, interrupted, n_steps=n_steps, next_step=n_steps + 1, steps=setup.steps,
+        train_loss=train_loss, max_loss=setup.controls.max_loss,
+        cause=_divergence_cause(problem.X, lr, rho, alpha, setup.u0_scale) if diverged else "",
     )  # fmt: skip
-
     return RunResult(
-        u=u,
-        v=v,
+        u=end.u,
+        v=end.v,
         beta=beta,
         train_loss=train_loss,
         test_loss=test_loss,
-        history=history,
+        history=_history(setup, n_steps, train_loss, test_loss),
         integral_loss=end.integral,
         status=status,
         message=message,
         n_steps=n_steps,
-        algorithm=algorithm,
+        algorithm=setup.algorithm,
         wall_time=time.perf_counter() - start,
     )
 

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "training": 4,
     "hypentropy": 4,
     "flows": 5,
+    "many": 5,
     "verify": 6,
     "sweep": 6,
     "plots": 7,

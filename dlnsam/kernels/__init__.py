@@ -2,6 +2,7 @@
 
 - :mod:`dlnsam.kernels.records`: the named records crossing the JIT boundary;
 - :mod:`dlnsam.kernels.rows`: the passes over the rows of X;
+- :mod:`dlnsam.kernels.batches`: the rows of each step's random batch;
 - :mod:`dlnsam.kernels.steps`: the SAM direction (serial and parallel) and
   the step loop :func:`run_chunk`.
 
@@ -9,6 +10,7 @@ Each kernel has a plain-NumPy counterpart in :mod:`dlnsam.reference`, and the
 tests compare them step by step.
 """
 
+from dlnsam.kernels.batches import smallest
 from dlnsam.kernels.records import Controls, Data, State, new_state
 from dlnsam.kernels.rows import COLUMN_BLOCK, FASTMATH, half_mse
 from dlnsam.kernels.steps import (
@@ -40,4 +42,5 @@ __all__ = [
     "run_chunk",
     "sam_direction",
     "sam_direction_parallel",
+    "smallest",
 ]

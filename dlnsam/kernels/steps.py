@@ -343,13 +343,14 @@ def _run_steps(data, params, controls, state, lrs, rhos, batches, part):
     return _stop(state, t0 + lrs.shape[0], rec_pos, integral, pending, RUNNING)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+# nogil: dlnsam.run_many runs several of these loops at once, on threads.
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _run_chunk_plain(data, params, controls, state, lrs, batches, part):
     """:func:`run_chunk` for ρ = 0 (GD, SGD): ρ is a compile-time 0 here."""
     return _run_steps(data, params, controls, state, lrs, None, batches, part)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, part):
     """:func:`run_chunk` for any ρ_t."""
     return _run_steps(data, params, controls, state, lrs, rhos, batches, part)
@@ -415,3 +416,4 @@ def run_chunk(data, params, controls, state, lrs, rhos, batches, part):
     if params.rho == 0.0 and part is None:
         return _run_chunk_plain(data, params, controls, state, lrs, batches, part)
     return _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, part)
+
