@@ -158,6 +158,7 @@ def run_many(
     record: ArrayLike | None = None,
     loss_tol: float | None = None,
     rho: Schedule | None = None,
+    model: str = "diagonal",
     workers: int | None = None,
 ) -> RunManyResult:
     """Run one algorithm from one start with many seeds, in parallel over the seeds.
@@ -170,7 +171,7 @@ def run_many(
         The update rule; the seed draws its batches (stochastic algorithms).
     seeds : sequence of int
         One run per seed, R in all.
-    lr, steps, alpha, u0, v0, lr_decay, record, loss_tol, rho
+    lr, steps, alpha, u0, v0, lr_decay, record, loss_tol, rho, model
         As in :func:`dlnsam.run`, shared by every run.
     workers : int, optional
         Runs at a time, on threads (default: the usable cores).
@@ -210,7 +211,7 @@ def run_many(
     start = time.perf_counter()
     seeds = _check_seeds(seeds)
     setup = _prepare_run(problem, algorithm, lr, steps, alpha, u0, v0, lr_decay, record,
-                         int(seeds[0]), loss_tol, rho)  # fmt: skip
+                         int(seeds[0]), loss_tol, rho, model)  # fmt: skip
     workers = _check_workers(workers, seeds.size)
     if setup.part is not None:
         workers = 1  # each run's kernel uses every core already

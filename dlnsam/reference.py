@@ -37,7 +37,9 @@ __all__ = [
     "batch_rows",
     "grad_pm",
     "grad_uv",
+    "grad_w",
     "learning_rates",
+    "linear_reference_run",
     "loss",
     "per_example_losses",
     "pm_reference_run",
@@ -127,6 +129,19 @@ def grad_pm(
     a, b = (wp, wm) if residual_at is None else residual_at
     g = subset_gradient_beta(X, y, a * a - b * b, rows)
     return 2.0 * g * wp, -2.0 * g * wm
+
+
+def grad_w(
+    X: Array,
+    y: Array,
+    w: Array,
+    unused: Array,
+    rows: Rows | Sequence[int],
+    residual_at: tuple[Array, Array] | None = None,
+) -> tuple[Array, Array]:
+    """∇ L_S for least squares in w itself: (g_S(w), 0); the second block is not trained."""
+    a = w if residual_at is None else residual_at[0]
+    return subset_gradient_beta(X, y, a, rows), np.zeros_like(unused)
 
 
 def sam_direction(
@@ -340,6 +355,41 @@ def reference_run(
         normalize=normalize, eps=eps, batches=batches, lr_decay=lr_decay,
         weight_decay=weight_decay, normalized_descent=normalized_descent,
         loss_derivative_only=loss_derivative_only,
+    )  # fmt: skip
+
+
+def linear_reference_run(
+    X: Array,
+    y: Array,
+    *,
+    lr: float | Array,
+    steps: int,
+    w0: Array,
+    rho: float | Array = 0.0,
+    m: int | None = None,
+    normalize: bool = False,
+    eps: float = 1e-12,
+    batches: NDArray[np.int64] | None = None,
+    lr_decay: Sequence[int] = (),
+    weight_decay: float = 0.0,
+) -> Trajectory:
+    """Least squares in w itself with the same algorithms: w ← w − γ_t D(w) − λ w.
+
+    D is the SAM(ρ, m) direction of :func:`sam_direction` with :func:`grad_w`
+    (the perturbed point w + ρ_j g_{S_j}(w)); β = w, and ``Trajectory.b`` is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dlnsam.reference import linear_reference_run
+    >>> X, y = np.eye(2), np.array([1.0, 2.0])
+    >>> linear_reference_run(X, y, lr=1.0, steps=1, w0=np.zeros(2)).beta[-1]
+    array([0.5, 1. ])
+    """
+    return _run(
+        grad_w, lambda w, unused: w, X, y, w0, np.zeros_like(w0), lr=lr, steps=steps,
+        rho=rho, m=m, normalize=normalize, eps=eps, batches=batches, lr_decay=lr_decay,
+        weight_decay=weight_decay, normalized_descent=False, loss_derivative_only=False,
     )  # fmt: skip
 
 

@@ -342,6 +342,31 @@ def draw_batches(rng: np.random.Generator, n: int, b: int, count: int) -> NDArra
     return np.ascontiguousarray(np.argsort(uniforms, axis=1, kind="stable")[:, :b])
 
 
+#: The models :func:`run` trains: β = u ⊙ v, or β = w.
+MODELS = ("diagonal", "linear")
+
+
+def _check_model(
+    model: object, params: KernelParams, alpha: ArrayLike | None, v0: ArrayLike | None
+) -> bool:
+    """Whether the model is least squares in w; its options must make sense there."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}, got {model!r}")
+    if model == "diagonal":
+        return False
+    if alpha is not None or v0 is not None:
+        raise ValueError(
+            "model='linear' trains w alone, started at u0 (default 0): alpha and v0 do not apply"
+        )
+    for option in ("normalized_descent", "loss_derivative_only"):
+        if getattr(params, option):
+            raise ValueError(
+                f"{option} acts on the factors (u, v) of the diagonal network, "
+                "not on the linear model"
+            )
+    return True
+
+
 def _check_algorithm(algorithm: object) -> Algorithm:
     if not isinstance(algorithm, (GD, SGD, SAM)):
         raise ValueError(
@@ -406,6 +431,7 @@ class _RunSetup(NamedTuple):
     rho: float | NDArray[np.float64]  # the algorithm's ρ, or ρ_t per step
     steps: int
     seed: int
+    linear: bool  # least squares in w = u (v = 1, not trained)
 
 
 def _prepare_run(
@@ -421,6 +447,7 @@ def _prepare_run(
     seed: int,
     loss_tol: float | None,
     rho: Schedule | None,
+    model: str = "diagonal",
 ) -> _RunSetup:
     """Validate the arguments of :func:`run` and build the kernel's records."""
     if not isinstance(problem, Problem):
@@ -440,8 +467,16 @@ def _prepare_run(
             )
     params = algorithm.kernel_params(problem.n)
     rho = params.rho if rho is None else schedule(rho, steps, "rho", allow_zero=True)
-    u, v = initial_point(problem.d, alpha, u0, v0)
-    u0_scale = float(np.max(np.maximum(np.abs(u), np.abs(v))))
+    linear = _check_model(model, params, alpha, v0)
+    if linear:
+        u = np.zeros(problem.d) if u0 is None else as_float_array(u0, "u0", 1, copy=True)
+        if u.shape != (problem.d,):
+            raise ValueError(f"u0 must have shape ({problem.d},), got {u.shape}")
+        v = np.ones(problem.d)
+        u0_scale = 0.0  # no initialization scale to blame for a divergence
+    else:
+        u, v = initial_point(problem.d, alpha, u0, v0)
+        u0_scale = float(np.max(np.maximum(np.abs(u), np.abs(v))))
     rec = (
         default_record_steps(steps)
         if record is None
@@ -454,7 +489,7 @@ def _prepare_run(
     )
     inputs = kernel_inputs(problem, u, v)
     stop_loss = -1.0 if loss_tol is None else loss_tol * inputs.loss0
-    part = parallel_chunks(params.batch_size, problem.d)
+    part = None if linear else parallel_chunks(params.batch_size, problem.d)
     X_kernel = kernel_design(inputs.X, part)
     width = X_kernel.shape[1]
     if X_kernel is inputs.X:
@@ -477,6 +512,7 @@ def _prepare_run(
         rho=rho,
         steps=steps,
         seed=seed,
+        linear=linear,
     )
 
 
@@ -519,9 +555,8 @@ def _step_chunks(setup: _RunSetup, stop: threading.Event | None = None) -> tuple
             full = setup.params.full_batch
             batches = full_rows if full else draw_batches(rng, n, b, count)
             lrs, rhos = chunk_rates(setup, t, count)
-            code = kernels.run_chunk(
-                setup.data, setup.params, setup.controls, state, lrs, rhos, batches, setup.part
-            )
+            code = kernels.run_chunk(setup.data, setup.params, setup.controls, state, lrs, rhos,
+                                     batches, setup.part, setup.linear)  # fmt: skip
     except KeyboardInterrupt:
         return code, True
     return code, False
@@ -590,8 +625,9 @@ def run(
     seed: int = 0,
     loss_tol: float | None = None,
     rho: Schedule | None = None,
+    model: str = "diagonal",
 ) -> RunResult:
-    """Train β = u ⊙ v with GD, SGD or SAM(ρ, m) for a number of steps.
+    """Train β = u ⊙ v (or least squares in β = w) with GD, SGD or SAM(ρ, m).
 
     Parameters
     ----------
@@ -622,6 +658,11 @@ def run(
     rho : float, (steps,) array_like or callable, optional
         SAM only: the radius ρ_t ≥ 0 of each step, in place of the
         algorithm's ρ; given as ``lr`` is.
+    model : {"diagonal", "linear"}, default "diagonal"
+        ``"linear"``: least squares in w itself, β = w, with the same
+        algorithms (ℓ_i(w) = ½(x_iᵀw − y_i)²). The result's ``u`` holds w and
+        ``v`` is 1; ``u0`` is the start w_0 (default 0) and ``alpha``, ``v0``
+        do not apply, nor do ``normalized_descent`` and ``loss_derivative_only``.
 
     Returns
     -------
@@ -667,7 +708,7 @@ def run(
     """
     start = time.perf_counter()
     setup = _prepare_run(problem, algorithm, lr, steps, alpha, u0, v0, lr_decay, record, seed,
-                         loss_tol, rho)  # fmt: skip
+                         loss_tol, rho, model)  # fmt: skip
     code, interrupted = _step_chunks(setup)
     return _result(setup, code, interrupted, alpha, start)
 

@@ -236,6 +236,66 @@ def direction(X, y, rows, u, v, rho, m, normalize, eps, first_order, work, r, du
                                   work, r, du, dv, part, loss_derivative_only)  # fmt: skip
 
 
+# Not inlined: an inlined body is processed by every loop that names it, and
+# the diagonal network's loops, where it is a dead branch, would pay for it.
+@njit(cache=True, fastmath=FASTMATH)
+def linear_direction(X, y, rows, w, rho, m, normalize, eps, work, r, dw):
+    """The SAM(ρ, m) direction of least squares in w itself, into ``dw``.
+
+    D(w) = (1/k) Σ_j g_{S_j}(w + ρ_j g_{S_j}(w)), g_S(w) = X_Sᵀ(X_S w − y_S)/|S|,
+    with ρ_j = ρ, or ρ / (‖g_{S_j}‖ + ε) when normalized; ρ = 0 is the batch
+    gradient. The row passes are those of :func:`sam_direction`: residuals
+    and g_j, then the perturbed residuals r_i + x_i·(ρ_j g_j) and g̃_j. Writes
+    β = w into ``work[0]``; returns Σ r_i² over the batch at w.
+    """
+    b = rows.shape[0]
+    d = w.shape[0]
+    beta, G, g, p, Gj = work[0], work[2], work[4], work[5], work[7]
+    for c in range(d):
+        beta[c] = w[c]
+        G[c] = 0.0
+    if rho == 0.0:
+        total = _residual_pass(X, y, rows, 0, b, beta, r, G)
+        inv_b = 1.0 / b
+        for c in range(d):
+            dw[c] = G[c] * inv_b
+        return total
+    k = b // m
+    inv_m = 1.0 / m
+    total = 0.0
+    for j in range(k):
+        lo = j * m
+        for c in range(d):
+            g[c] = 0.0
+            Gj[c] = 0.0
+        total += _residual_pass(X, y, rows, lo, lo + m, beta, r, g)
+        rho_j = rho
+        if normalize:
+            norm2 = 0.0
+            for c in range(d):
+                norm2 += g[c] * g[c]
+            rho_j = rho / (inv_m * np.sqrt(norm2) + eps)
+        a = rho_j * inv_m
+        for c in range(d):
+            p[c] = a * g[c]
+        _perturbed_pass(X, rows, lo, lo + m, p, r, Gj)
+        for c in range(d):
+            G[c] += Gj[c] * inv_m
+    inv_k = 1.0 / k
+    for c in range(d):
+        dw[c] = G[c] * inv_k
+    return total
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _descend_linear(w, w_prev, dw, gamma, wd):
+    """w_prev ← w, then w ← w − γ D − λ w."""
+    for c in range(w.shape[0]):
+        wc = w[c]
+        w_prev[c] = wc
+        w[c] = wc - gamma * dw[c] - wd * wc
+
+
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _descend(u, v, u_prev, v_prev, du, dv, gamma, wd, normalized_descent):
     """θ_prev ← θ, then θ ← θ − γ D − λ θ (λ = ``wd``), D normalized per block if asked.
@@ -282,10 +342,12 @@ def _stop(state, t, rec_pos, integral, pending, code):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _run_steps(data, params, controls, state, lrs, rhos, batches, part):
+def _run_steps(data, params, controls, state, lrs, rhos, batches, part, linear):
     """The step loop of :func:`run_chunk`, inlined there once per kind of algorithm.
 
-    ``rhos`` None makes ρ a literal 0 and the loop GD's.
+    ``rhos`` None makes ρ a literal 0 and the loop GD's. ``linear`` None is the
+    diagonal network; True makes the loop least squares in w = u, with v = 1
+    held fixed, so that β = u ⊙ v = w.
 
     The fields of the records are read into locals once: values kept in
     locals stay in registers, where fields re-read through the records on
@@ -316,8 +378,11 @@ def _run_steps(data, params, controls, state, lrs, rhos, batches, part):
         t = t0 + j
         rows = batches[0] if full else batches[j]
         rho = 0.0 if rhos is None else rhos[j]
-        sum_r2 = direction(X, y, rows, u, v, rho, m, normalize, eps, False, work, r, du, dv,
-                           part, loss_derivative_only)  # fmt: skip
+        if linear is None:
+            sum_r2 = direction(X, y, rows, u, v, rho, m, normalize, eps, False, work, r, du, dv,
+                               part, loss_derivative_only)  # fmt: skip
+        else:
+            sum_r2 = linear_direction(X, y, rows, u, rho, m, normalize, eps, work, r, du)
         if b == n:
             loss = sum_r2 / (2.0 * n)
         else:
@@ -339,24 +404,27 @@ def _run_steps(data, params, controls, state, lrs, rhos, batches, part):
             return _stop(state, t, rec_pos, integral, pending, CONVERGED)
         gamma = lrs[j]
         pending = gamma * loss  # pending until θ_{t+1} passes its loss check
-        _descend(u, v, u_prev, v_prev, du, dv, gamma, weight_decay, normalized_descent)
+        if linear is None:
+            _descend(u, v, u_prev, v_prev, du, dv, gamma, weight_decay, normalized_descent)
+        else:
+            _descend_linear(u, u_prev, du, gamma, weight_decay)
     return _stop(state, t0 + lrs.shape[0], rec_pos, integral, pending, RUNNING)
 
 
 # nogil: dlnsam.run_many runs several of these loops at once, on threads.
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
-def _run_chunk_plain(data, params, controls, state, lrs, batches, part):
+def _run_chunk_plain(data, params, controls, state, lrs, batches, part, linear):
     """:func:`run_chunk` for ρ = 0 (GD, SGD): ρ is a compile-time 0 here."""
-    return _run_steps(data, params, controls, state, lrs, None, batches, part)
+    return _run_steps(data, params, controls, state, lrs, None, batches, part, linear)
 
 
 @njit(cache=True, fastmath=FASTMATH, nogil=True)
-def _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, part):
+def _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, part, linear):
     """:func:`run_chunk` for any ρ_t."""
-    return _run_steps(data, params, controls, state, lrs, rhos, batches, part)
+    return _run_steps(data, params, controls, state, lrs, rhos, batches, part, linear)
 
 
-def run_chunk(data, params, controls, state, lrs, rhos, batches, part):
+def run_chunk(data, params, controls, state, lrs, rhos, batches, part, linear=False):
     """Advance ``state`` in place by ``len(lrs)`` steps from step ``state.step[0]``.
 
     Parameters
@@ -380,6 +448,9 @@ def run_chunk(data, params, controls, state, lrs, rhos, batches, part):
     part : (chunks, PART_ROWS, d) ndarray or None
         The chunk buffer of :func:`sam_direction_parallel`, or None for the
         serial kernel.
+    linear : bool, default False
+        The least-squares model in w (:func:`linear_direction`): u holds w and
+        v stays 1 (serial kernel only).
 
     Returns
     -------
@@ -413,7 +484,10 @@ def run_chunk(data, params, controls, state, lrs, rhos, batches, part):
     always use the general loop. The choice is made here, in Python, so that
     each loop is compiled only when it is first used.
     """
+    model = True if linear else None  # a type of its own: see _run_steps
+    if linear:
+        return _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, None, model)
     if params.rho == 0.0 and part is None:
-        return _run_chunk_plain(data, params, controls, state, lrs, batches, part)
-    return _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, part)
+        return _run_chunk_plain(data, params, controls, state, lrs, batches, part, model)
+    return _run_chunk_sam(data, params, controls, state, lrs, rhos, batches, part, model)
 
