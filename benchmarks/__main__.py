@@ -2,20 +2,13 @@
 
 Usage: ``python -m benchmarks [--quick] [--write] [--output PATH] [--only SECTION ...]``.
 
-Five sections: (1) discrete GD, n-SAM and 1-SAM steps against a NumPy loop and
-JAX; (2) the 1-SAM and n-SAM flows against ``scipy.integrate.solve_ivp``;
-(3) the hypentropy interpolator against SLSQP, and its scaling; (4) the cost
-per step against n·d; (5) cells per second of the ``dlnsam verify`` grid.
-Results must agree (to about 1e-10) before the timings count: the command
-exits with status 1 if any agreement check fails. Performance targets are
-reported as met or MISSED; they do not change the exit status.
-
-Every figure is a median after a warm-up call, with the range of its calls;
-calls compared with each other take turns, so that a slow spell of the
-machine slows both sides of a ratio. Run it on a quiet machine.
-
-The full run writes ``BENCHMARKS.md`` at the repository root; ``--quick``
-(small sizes) and ``--only`` write a report only with ``--write`` or ``--output``.
+Five sections: discrete steps against NumPy and JAX, flows against
+``scipy.integrate.solve_ivp``, the hypentropy interpolator against SLSQP, the
+step cost against n·d, and the ``dlnsam verify`` grid on several processes.
+The command exits with status 1 if any agreement check fails; performance
+targets are reported as met or MISSED and do not change the exit status. The
+full run writes ``BENCHMARKS.md`` at the repository root; ``--quick`` (small
+sizes) and ``--only`` write a report only with ``--write`` or ``--output``.
 """
 
 from __future__ import annotations
@@ -43,23 +36,23 @@ __all__ = ["SECTIONS", "load_jax", "main"]
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 #: The sections by name, in the order they run: each takes the settings and the
-#: JAX baseline module (None when skipped) with the reason it is skipped.
-SECTIONS: dict[str, Callable[[Settings, ModuleType | None, str], Section]] = {
+#: JAX baseline module (None when skipped).
+SECTIONS: dict[str, Callable[[Settings, ModuleType | None], Section]] = {
     "discrete": bench_discrete.section,
-    "flows": lambda s, jax, reason: bench_flows.section(s),
-    "hypentropy": lambda s, jax, reason: bench_hypentropy.section(s),
-    "scaling": lambda s, jax, reason: bench_scaling.section(s),
-    "sweeps": lambda s, jax, reason: bench_sweeps.section(s),
+    "flows": bench_flows.section,
+    "hypentropy": bench_hypentropy.section,
+    "scaling": bench_scaling.section,
+    "sweeps": bench_sweeps.section,
 }
 
 
-def load_jax() -> tuple[ModuleType | None, str]:
-    """The JAX baseline module, or None and why it is unavailable."""
+def load_jax() -> ModuleType | None:
+    """The JAX baseline module, or None when JAX is not installed."""
     try:
         from benchmarks import jax_baseline
     except ImportError:
-        return None, "skipped (jax not installed)"
-    return jax_baseline, ""
+        return None
+    return jax_baseline
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,31 +77,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _preamble(command: str, settings: Settings, minutes: float,
-              info: list[tuple[str, str]]) -> list[str]:  # fmt: skip
-    """The report's opening lines: how to reproduce it, and what it ran on."""
-    mode = "quick" if settings.quick else "full"
-    return [
-        "Written by `python -m benchmarks` from one run; do not edit by hand.",
-        "",
-        f"Command: `{command}` ({mode} mode, {minutes:.1f} min; load average at the end "
-        f"{machine.load_average()}). To reproduce: from a clone of the repository, "
-        '`pip install ".[bench]"` (the JAX rows; without JAX they are skipped), then the '
-        "command from the repository root on an otherwise idle machine (`--quick` for "
-        "small sizes, `--only SECTION` for one section, `--output FILE` to write elsewhere).",
-        "",
-        "| machine | |",
-        "|:---|:---|",
-        *[f"| {key} | {value} |" for key, value in info],
-        "",
-        "Every figure is the median of several calls after a warm-up call (Numba cache "
-        "warm, JAX compiled) unless its row says otherwise, with the range of the calls in "
-        "brackets; calls compared with each other take turns round by round. Agreement "
-        "checks must pass before the timings count; a target that is missed is marked "
-        "MISSED with the measured value.",
-    ]
-
-
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     """Run the suite, print the tables, write the report; 1 if results disagree.
 
@@ -118,34 +86,47 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     args = _parser().parse_args(argv)
     if settings is None:
         settings = QUICK if args.quick else FULL
-    jax, reason = (None, "skipped (--no-jax)") if args.no_jax else load_jax()
+    jax = None if args.no_jax else load_jax()
     names = [name for name in SECTIONS if args.only is None or name in args.only]
     command = " ".join(["python -m benchmarks", *argv])
+    mode = "quick" if settings.quick else "full"
 
     start = time.perf_counter()
     info = machine.describe()
-    print(f"dlnsam benchmarks ({'quick' if settings.quick else 'full'} mode): {command}")
+    print(f"dlnsam benchmarks ({mode} mode): {command}")
     print("; ".join(f"{key}: {value}" for key, value in info), end="\n\n", flush=True)
     sections = []
     for name in names:
         began = time.perf_counter()
-        sections.append(SECTIONS[name](settings, jax, reason))
+        sections.append(SECTIONS[name](settings, jax))
         print(section_text(sections[-1]), flush=True)
         print(f"({name}: {time.perf_counter() - began:.1f} s)", end="\n\n")
-    elapsed = time.perf_counter() - start
-    print(summary_text(sections), end="")
+    minutes = (time.perf_counter() - start) / 60
+    print(summary_text(sections))
     checks = [c for s in sections for c in s.checks]
     failed = [c for c in checks if not c.passed]
     targets = [t for s in sections for t in s.targets]
     print(
         f"{len(checks) - len(failed)}/{len(checks)} agreement checks pass; "
         f"{sum(t.met is True for t in targets)}/{len(targets)} targets met; "
-        f"{elapsed:.0f} s in all."
+        f"{minutes:.1f} min in all."
     )
-    full_run = not settings.quick and args.only is None
-    if args.output is not None or args.write or full_run:
+    if args.output is not None or args.write or (not settings.quick and args.only is None):
+        preamble = [
+            f"Written by `{command}` ({mode} mode, {minutes:.1f} min, load average at the end "
+            f"{machine.load_average()}); do not edit by hand. To reproduce it, run the same "
+            'command from the repository root on an idle machine, after `pip install ".[bench]"` '
+            "for the JAX rows (without JAX they are skipped).",
+            "",
+            "| machine | |",
+            "|:---|:---|",
+            *(f"| {key} | {value} |" for key, value in info),
+            "",
+            "Every figure is the median of its calls after a warm-up call (Numba cache warm, JAX "
+            "compiled), with the range of the calls in brackets; calls compared with each other "
+            "take turns round by round. Agreement checks must pass before the timings count.",
+        ]
         output = args.output or DEFAULT_OUTPUT
-        preamble = _preamble(command, settings, elapsed / 60, info)
         output.write_text(markdown(sections, "dlnsam benchmarks", preamble))
         print(f"wrote {output}")
     for check in failed:

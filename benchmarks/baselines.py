@@ -116,27 +116,17 @@ class IvpResult:
 
 
 def solve_ivp(
-    X: Array,
-    y: Array,
-    *,
-    rho: float,
-    m: int | None,
-    alpha: float,
-    t_end: float,
-    rtol: float,
-    atol: float,
-    budget: float = float("inf"),
-    method: str = "DOP853",
-) -> IvpResult:
+    X: Array, y: Array, *, rho: float, m: int | None, alpha: float, t_end: float,
+    rtol: float, atol: float, budget: float = float("inf"), method: str = "DOP853",
+) -> IvpResult:  # fmt: skip
     """Integrate the flow θ̇ = −D(θ), İ = L(θ) from u₀ = 2α, v₀ = 0, I₀ = 0 over [0, t_end].
 
     The state is z = [u (d), v (d), I (1)], so ∫L ds comes out of the same
     integration; D is :func:`direction` (ρ = 0: the gradient flow; m = 1:
-    :func:`one_sam_flow_direction`). The
-    right-hand side raises once ``budget`` seconds are spent, and the result
-    then says how far the integration got. ``method`` is any method of
-    ``scipy.integrate.solve_ivp``; the stiff ones approximate the Jacobian by
-    finite differences.
+    :func:`one_sam_flow_direction`). The right-hand side raises once ``budget``
+    seconds are spent, and the result then says how far the integration got.
+    ``method`` is any method of ``scipy.integrate.solve_ivp``; the stiff ones
+    approximate the Jacobian by finite differences.
     """
     d = X.shape[1]
     if rho != 0.0 and m == 1:

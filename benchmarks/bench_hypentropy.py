@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from functools import partial
+from types import ModuleType
 
 import numpy as np
 import scipy.optimize
@@ -22,7 +22,7 @@ from benchmarks.report import (
     speedup_target,
 )
 from benchmarks.settings import Settings
-from benchmarks.timing import Timing, measure, measure_rounds
+from benchmarks.timing import measure, measure_rounds
 
 __all__ = ["section", "slsqp_iterations_to"]
 
@@ -50,61 +50,49 @@ def slsqp_iterations_to(X: np.ndarray, y: np.ndarray, alpha: float, kkt_tol: flo
     return count[0] if res.status == 99 else None  # 99: stopped by the callback
 
 
-def _comparison(settings: Settings) -> tuple[Table, list[Target], list[Check], list[str]]:
+def _comparison(settings: Settings) -> tuple[Table, list[Target], list[Check], str]:
+    """dlnsam against SLSQP with SciPy's defaults and with just enough iterations for 1e-10."""
     n, d = settings.hypentropy_problem
     problem = dlnsam.gaussian_problem(n=n, d=d, k=3, seed=0, n_test=0)
-    X, y = problem.X, problem.y
+    X, y, batch = problem.X, problem.y, settings.hypentropy_batch
     iterations = slsqp_iterations_to(X, y, ALPHA, KKT_TOL, TIGHT_MAXITER)
     maxiter = TIGHT_MAXITER if iterations is None else iterations
     variants = {
         "SLSQP, SciPy defaults (ftol 1e-6)": {},
         f"SLSQP, ftol 1e-16, maxiter {maxiter}": {"ftol": TIGHT_FTOL, "maxiter": maxiter},
     }
-    # dlnsam's solves, in batches, take turns with the SLSQP runs; each solve is
-    # timed, so the first of a batch (after SLSQP has filled the caches) does
-    # not set the figure.
-    batch = max(1, settings.hypentropy_repeats // settings.repeats)
-    solve_times: list[float] = []
 
-    def ours_batch() -> dlnsam.hypentropy.HypentropyResult:
+    def ours() -> dlnsam.hypentropy.HypentropyResult:
         for _ in range(batch):
-            start = time.perf_counter()
             res = dlnsam.hypentropy.solve(X, y, ALPHA)
-            solve_times.append(time.perf_counter() - start)
         return res
 
-    runs: dict[str, Callable[[], object]] = {"dlnsam": ours_batch}
+    runs = {"dlnsam": ours}
     for label, options in variants.items():
-        runs[label] = lambda options=options: baselines.slsqp(X, y, ALPHA, **options)
-    timed = measure_rounds({"": runs}, rounds=settings.repeats)[""]
-    res = timed["dlnsam"].result
-    ours = Timing.of(solve_times[batch:], res)  # without the warm-up batch
+        runs[label] = partial(baselines.slsqp, X, y, ALPHA, **options)
+    timed = measure_rounds(runs, rounds=settings.repeats)
+    res, seconds = timed["dlnsam"].result, timed["dlnsam"].seconds / batch
     kkt = baselines.kkt_residuals(X, y, res.beta, ALPHA)
     where = f"hypentropy n={n}, d={d}"
     checks = [Check(f"{where}: dlnsam KKT residual (recomputed here)", kkt.worst, KKT_TOL)]
     rows = [
-        ("dlnsam.hypentropy.solve", fmt_timing(ours), f"{res.n_iter} Newton",
+        ("dlnsam.hypentropy.solve", fmt_timing(timed["dlnsam"], batch), f"{res.n_iter} Newton",
          fmt_rel(kkt.primal), fmt_rel(kkt.dual), "0 (reference)", "1x", "")
     ]  # fmt: skip
     targets = []
-    notes = [
-        f"All three take turns in {settings.repeats} rounds after a warm-up call each; a "
-        f"round of dlnsam is {batch} solves in a row, each timed, and its figure is the median "
-        f"of those {len(solve_times) - batch} solves."
-    ]
     for label, options in variants.items():
         sol = timed[label].result
         their = baselines.kkt_residuals(X, y, sol.x, ALPHA)
-        ratio = timed[label].seconds / ours.seconds
+        ratio = timed[label].seconds / seconds
         accurate = their.worst <= KKT_TOL
         verdict = "" if accurate else f"LESS ACCURATE (KKT {their.worst:.1e} > {KKT_TOL:g})"
         if options:
             target = speedup_target(
-                f"{where} vs SLSQP at KKT <= 1e-10", TARGET, ours.seconds, timed[label].seconds
+                f"{where} vs SLSQP at KKT <= 1e-10", TARGET, seconds, timed[label].seconds
             )
             if not accurate:  # a faster but inaccurate baseline decides nothing
                 measured = f"{fmt_ratio(ratio)} (SLSQP not at 1e-10)"
-                target = Target(target.label, target.goal, measured, None, target.needed)
+                target = Target(target.label, target.goal, measured, None)
             targets.append(target)
             verdict = f">= {TARGET:g}x: {target.verdict}" + (f"; {verdict}" if verdict else "")
         rows.append(
@@ -112,33 +100,27 @@ def _comparison(settings: Settings) -> tuple[Table, list[Target], list[Check], l
              fmt_rel(their.dual), fmt_rel(relative_error(sol.x, res.beta)), fmt_ratio(ratio),
              verdict)
         )  # fmt: skip
-        notes.append(f"{label}: SLSQP says: {sol.message}.")
-    if iterations is None:
-        notes.append(
-            f"SLSQP did not reach KKT residuals <= {KKT_TOL:g} in {TIGHT_MAXITER} iterations."
-        )
-    else:
-        notes.append(
-            f"maxiter {iterations} is the first SLSQP iteration whose KKT residuals are <= "
-            f"{KKT_TOL:g} (found in a separate run whose callback checks every iterate); the "
-            "timed runs stop there on their iteration limit, without a callback."
-        )
     table = Table(
         ("solver", "time", "iterations", "primal res", "dual res", "rel err beta",
          "time/dlnsam", "target"),
         tuple(rows),
         f"gaussian_problem(n={n}, d={d}, k=3, seed=0), alpha = {ALPHA}",
     )  # fmt: skip
-    return table, targets, checks, notes
+    if iterations is None:
+        note = f"SLSQP did not reach KKT residuals <= {KKT_TOL:g} in {TIGHT_MAXITER} iterations."
+    else:
+        note = (
+            f"maxiter {iterations} is the first SLSQP iteration with KKT residuals <= "
+            f"{KKT_TOL:g} (found in a separate run whose callback checks every iterate)."
+        )
+    return table, targets, checks, note
 
 
-def _scaling(settings: Settings) -> tuple[Table, list[Check], list[str]]:
-    rows, checks, skipped = [], [], []
+def _scaling(settings: Settings) -> tuple[Table, list[Check]]:
+    """dlnsam's solve time over the grid of (n, d), where n < d."""
+    rows, checks = [], []
     for n in settings.hypentropy_n:
-        for d in settings.hypentropy_d:
-            if n >= d:
-                skipped.append(f"n={n}, d={d}")
-                continue
+        for d in (d for d in settings.hypentropy_d if d > n):
             problem = dlnsam.gaussian_problem(n=n, d=d, k=3, seed=0, n_test=0)
             timing = measure(
                 lambda X=problem.X, y=problem.y: dlnsam.hypentropy.solve(X, y, ALPHA),
@@ -152,39 +134,29 @@ def _scaling(settings: Settings) -> tuple[Table, list[Check], list[str]]:
             )
             rows.append(
                 (str(n), str(d), fmt_timing(timing), str(res.n_iter),
-                 fmt_rel(res.primal_residual), fmt_rel(res.dual_residual), timing.describe())
+                 fmt_rel(res.primal_residual), fmt_rel(res.dual_residual))
             )  # fmt: skip
     table = Table(
-        ("n", "d", "solve time", "Newton steps", "primal res", "dual res", "timing"),
+        ("n", "d", "solve time", "Newton steps", "primal res", "dual res"),
         tuple(rows),
-        f"dlnsam.hypentropy.solve, gaussian_problem(n, d, k=3, seed=0), alpha = {ALPHA}",
+        f"dlnsam.hypentropy.solve, gaussian_problem(n, d, k=3, seed=0) for n < d, "
+        f"alpha = {ALPHA}, with the residuals it reports",
     )
-    note = (
-        "Residuals in the scaling table are those solve reports (primal ||X beta - y|| / ||y||, "
-        "dual ||P_null grad phi|| / ||grad phi||)."
-    )
-    if skipped:
-        note += f" Skipped (the problem needs n < d): {', '.join(skipped)}."
-    return table, checks, [note]
+    return table, checks
 
 
-def section(settings: Settings) -> Section:
-    """Time dlnsam's dual Newton solver against SLSQP on the primal, and its scaling."""
-    table, targets, checks, notes = _comparison(settings)
-    scaling, scaling_checks, scaling_notes = _scaling(settings)
+def section(settings: Settings, jax: ModuleType | None = None) -> Section:
+    """Time dlnsam's dual Newton solver against SLSQP, and its scaling (``jax`` is unused)."""
+    table, targets, checks, note = _comparison(settings)
+    scaling, scaling_checks = _scaling(settings)
     setup = (
         "Minimize phi_alpha(beta) subject to X beta = y. dlnsam: Newton on the dual "
         "(n unknowns). SLSQP: scipy.optimize.minimize(method='SLSQP') on the primal "
-        "(d unknowns) from beta = 0, with the analytic gradient arcsinh(beta / (2 alpha^2)) "
-        "and the constraint Jacobian X. Both are judged by the same KKT residuals: primal "
-        "||X beta - y|| / ||y|| and dual ||P_null(X) grad phi(beta)|| / ||grad phi(beta)||. "
-        "Times are medians with the range of their calls in brackets."
+        "(d unknowns) from beta = 0, with the analytic gradient and the constraint Jacobian X. "
+        "Both are judged by the same KKT residuals: primal ||X beta - y|| / ||y|| and dual "
+        "||P_null(X) grad phi(beta)|| / ||grad phi(beta)||. dlnsam and SLSQP take turns in "
+        f"{settings.repeats} rounds; a round of dlnsam is {settings.hypentropy_batch} solves, "
+        "its time divided by them."
     )
-    return Section(
-        "3. Hypentropy interpolator",
-        setup,
-        (table, scaling),
-        (*notes, *scaling_notes),
-        tuple(targets),
-        tuple(checks + scaling_checks),
-    )
+    tables, checks = (table, scaling), tuple(checks + scaling_checks)
+    return Section("3. Hypentropy interpolator", setup, tables, (note,), tuple(targets), checks)

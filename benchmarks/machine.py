@@ -30,25 +30,15 @@ def _cpu_model() -> str:
 
 def _revision() -> str:
     """``git describe --always --dirty`` of the repository, or ``'unknown'``."""
+    root = Path(__file__).resolve().parents[1]
+    command = ["git", "describe", "--always", "--dirty"]
     try:
         out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).resolve().parents[1],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
+            command, cwd=root, capture_output=True, text=True, check=True, timeout=10
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() or "unknown"
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def load_average() -> str:
@@ -61,6 +51,10 @@ def load_average() -> str:
 
 def describe() -> list[tuple[str, str]]:
     """The machine and software, as (field, value) pairs."""
+    try:
+        jax = importlib.metadata.version("jax")
+    except importlib.metadata.PackageNotFoundError:
+        jax = "not installed"
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     cores = f"{os.cpu_count()} logical" + (f", {usable} usable" if usable is not None else "")
     return [
@@ -72,7 +66,7 @@ def describe() -> list[tuple[str, str]]:
         ("numpy", np.__version__),
         ("scipy", scipy.__version__),
         ("numba", numba.__version__),
-        ("jax", _version("jax")),
+        ("jax", jax),
         ("dlnsam", f"{dlnsam.__version__} ({_revision()})"),
         ("load average at start (1, 5, 15 min)", load_average()),
         ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),

@@ -15,10 +15,7 @@ class Settings:
 
     quick: bool  # which mode this is
     repeats: int  # timed calls after the warm-up call, for most figures
-    # Rounds of the dlnsam and JAX step timings (section 1), and the blocks they
-    # are split into, the algorithms taking turns block by block.
-    step_repeats: int
-    step_blocks: int
+    step_repeats: int  # rounds of the step timings of section 1 (dlnsam, NumPy and JAX)
     problem: tuple[int, int, int]  # (n, d, k) of gaussian_problem in sections 1 and 2
     steps: int  # discrete steps per dlnsam and JAX run
     numpy_steps: int  # steps of the NumPy GD and n-SAM loops
@@ -27,7 +24,7 @@ class Settings:
     ivp_budget: float  # seconds one solve_ivp integration may take before it is extrapolated
     slow_budget: float  # seconds the timed calls of one slow figure may take together
     hypentropy_problem: Shape  # where hypentropy.solve is compared with SLSQP
-    hypentropy_repeats: int  # timed solves of dlnsam at that size
+    hypentropy_batch: int  # dlnsam solves per round there (one solve is too short to time)
     hypentropy_n: tuple[int, ...]  # the grid of the hypentropy scaling table (n < d only)
     hypentropy_d: tuple[int, ...]
     scaling_shapes: tuple[Shape, ...]  # shapes of the per-step scaling table (section 4)
@@ -44,7 +41,6 @@ FULL = Settings(
     quick=False,
     repeats=5,
     step_repeats=21,
-    step_blocks=3,
     problem=(20, 30, 3),
     steps=10_000,
     numpy_steps=10_000,
@@ -53,7 +49,7 @@ FULL = Settings(
     ivp_budget=300.0,
     slow_budget=20.0,
     hypentropy_problem=(20, 100),
-    hypentropy_repeats=50,
+    hypentropy_batch=10,
     hypentropy_n=(20, 100, 1000),
     hypentropy_d=(100, 10_000, 100_000),
     # n = 100 over n*d = 1e3 ... 1e7, and other shapes of the same sizes.
@@ -75,7 +71,6 @@ QUICK = Settings(
     quick=True,
     repeats=3,
     step_repeats=3,
-    step_blocks=1,
     problem=(20, 30, 3),
     steps=2000,
     numpy_steps=500,
@@ -84,7 +79,7 @@ QUICK = Settings(
     ivp_budget=10.0,
     slow_budget=2.0,
     hypentropy_problem=(20, 100),
-    hypentropy_repeats=5,
+    hypentropy_batch=2,
     hypentropy_n=(20, 100),
     hypentropy_d=(100, 1000),
     # Below the size where dlnsam switches to its parallel kernel, so that the

@@ -49,14 +49,6 @@ class Timing(Generic[T]):
         """
         return (self.high - self.low) / self.seconds if self.seconds > 0 else 0.0
 
-    def describe(self) -> str:
-        """How the figure was obtained, e.g. ``'median of 5 (range 4%)'``."""
-        if not self.warm:
-            return "1 run (no warm-up)"
-        if self.runs == 1:
-            return "1 run after a warm-up run"
-        return f"median of {self.runs} (range {100 * self.spread:.0f}%)"
-
 
 def measure(fn: Callable[[], T], *, repeats: int, budget: float = math.inf) -> Timing[T]:
     """Time ``fn()``: one warm-up call, then the median of up to ``repeats`` calls.
@@ -88,51 +80,31 @@ def measure(fn: Callable[[], T], *, repeats: int, budget: float = math.inf) -> T
     return Timing.of(times, result)
 
 
-def measure_rounds(
-    groups: Mapping[K, Mapping[str, Callable[[], T]]], *, rounds: int, blocks: int = 1
-) -> dict[K, dict[str, Timing[T]]]:
-    """Time groups of calls side by side, in interleaved rounds.
+def measure_rounds(fns: Mapping[K, Callable[[], T]], *, rounds: int) -> dict[K, Timing[T]]:
+    """Time calls side by side: one warm-up call each, then ``rounds`` rounds of one call each.
 
-    After one warm-up call of every function, each round calls every function
-    of a group once, in turn, in reverse order every other round (so that none
-    always runs right after another). The ``rounds`` rounds of each group are
-    split into ``blocks`` blocks and the groups take turns block by block (A's
-    first block, B's first, ..., A's second, ...): a slow spell of the machine
-    then falls on a block of every group, not on all the rounds of one.
-
-    Returns, per group, the :class:`Timing` of each function.
+    Every other round runs in reverse order, so that no call always runs right
+    after another; a slow spell of the machine then falls on a round of every
+    call, not on all the calls of one.
 
     Examples
     --------
     >>> order = []
-    >>> fns = {g: {f: (lambda k=g + f: order.append(k)) for f in "xy"} for g in "AB"}
-    >>> timed = measure_rounds(fns, rounds=2, blocks=2)
-    >>> order[4:]  # after the warm-up calls: A's first round, B's, A's second (reversed), B's
-    ['Ax', 'Ay', 'Bx', 'By', 'Ay', 'Ax', 'By', 'Bx']
-    >>> timed["B"]["y"].runs
-    2
+    >>> timed = measure_rounds({k: (lambda k=k: order.append(k)) for k in "xyz"}, rounds=2)
+    >>> order[3:], timed["y"].runs  # after the warm-up calls
+    (['x', 'y', 'z', 'z', 'y', 'x'], 2)
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    if not 1 <= blocks <= rounds:
-        raise ValueError(f"blocks must be between 1 and rounds = {rounds}, got {blocks}")
-    results = {g: {name: fn() for name, fn in fns.items()} for g, fns in groups.items()}
-    times: dict[K, dict[str, list[float]]] = {
-        g: {name: [] for name in fns} for g, fns in groups.items()
-    }
-    bounds = [rounds * b // blocks for b in range(blocks + 1)]
-    for b in range(blocks):
-        for g, fns in groups.items():
-            order = list(fns.items())
-            for round_ in range(bounds[b], bounds[b + 1]):
-                for name, fn in order if round_ % 2 == 0 else order[::-1]:
-                    start = time.perf_counter()
-                    results[g][name] = fn()
-                    times[g][name].append(time.perf_counter() - start)
-    return {
-        g: {name: Timing.of(times[g][name], results[g][name]) for name in fns}
-        for g, fns in groups.items()
-    }
+    results = {key: fn() for key, fn in fns.items()}
+    times: dict[K, list[float]] = {key: [] for key in fns}
+    order = list(fns.items())
+    for round_ in range(rounds):
+        for key, fn in order if round_ % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            results[key] = fn()
+            times[key].append(time.perf_counter() - start)
+    return {key: Timing.of(times[key], results[key]) for key in fns}
 
 
 def calibrate_steps(
