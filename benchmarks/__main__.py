@@ -2,9 +2,10 @@
 
 Usage: ``python -m benchmarks [--quick] [--write] [--output PATH] [--only SECTION ...]``.
 
-Five sections: discrete steps against NumPy and JAX, flows against
+Six sections: discrete steps against NumPy and JAX, flows against
 ``scipy.integrate.solve_ivp``, the hypentropy interpolator against SLSQP, the
-step cost against n·d, and the ``dlnsam verify`` grid on several processes.
+step cost against n·d, the ``dlnsam verify`` grid on several processes, and
+many seeds at once (``dlnsam.run_many``) against batched NumPy and JAX.
 The command exits with status 1 if any agreement check fails; performance
 targets are reported as met or MISSED and do not change the exit status. The
 full run writes ``BENCHMARKS.md`` at the repository root; ``--quick`` (small
@@ -24,6 +25,7 @@ from benchmarks import (
     bench_discrete,
     bench_flows,
     bench_hypentropy,
+    bench_many,
     bench_scaling,
     bench_sweeps,
     machine,
@@ -43,6 +45,7 @@ SECTIONS: dict[str, Callable[[Settings, ModuleType | None], Section]] = {
     "hypentropy": bench_hypentropy.section,
     "scaling": bench_scaling.section,
     "sweeps": bench_sweeps.section,
+    "many": bench_many.section,
 }
 
 

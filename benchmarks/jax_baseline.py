@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 jax.config.update("jax_enable_x64", True)
 
-__all__ = ["ALGORITHMS", "train"]
+__all__ = ["ALGORITHMS", "device", "sam_many", "train"]
 
 Params = tuple[jax.Array, jax.Array]  # θ = (u, v)
 
@@ -96,3 +96,36 @@ def train(
         algorithm=algorithm, steps=steps,
     )  # fmt: skip
     return np.asarray(beta.block_until_ready())
+
+
+@jax.jit
+def _sam_many(X, y, batches, lr, rho) -> jax.Array:
+    b = batches.shape[2]
+
+    def one_run(rows_per_step: jax.Array) -> jax.Array:
+        def step(w: jax.Array, rows: jax.Array) -> tuple[jax.Array, None]:
+            XB, yB = X[rows], y[rows]
+            g = XB.T @ (XB @ w - yB) / b
+            w_tilde = w + rho * g
+            return w - lr * (XB.T @ (XB @ w_tilde - yB) / b), None
+
+        w, _ = jax.lax.scan(step, jnp.zeros(X.shape[1]), rows_per_step)
+        return w
+
+    return jax.vmap(one_run)(batches)
+
+
+def device(*arrays: NDArray) -> tuple[jax.Array, ...]:
+    """The arrays on the device, once (row indices as int32)."""
+    return tuple(
+        jnp.asarray(a, dtype=jnp.int32) if a.dtype.kind == "i" else jnp.asarray(a) for a in arrays
+    )
+
+
+def sam_many(X: jax.Array, y: jax.Array, batches: jax.Array, *, lr: float, rho: float):
+    """Stochastic SAM(ρ, m = b) on least squares in w for R runs: ``vmap`` over the runs.
+
+    ``batches`` (R, T, b) holds the rows of run r at step t; returns the (R, d)
+    final w, waited for. Arguments are device arrays (:func:`device`).
+    """
+    return np.asarray(_sam_many(X, y, batches, lr, rho).block_until_ready())

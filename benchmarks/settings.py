@@ -35,6 +35,11 @@ class Settings:
     sweep_rhos: tuple[float, ...] | None  # its radii; None: the default grid of dlnsam verify
     sweep_workers: tuple[int, ...]  # process counts to compare
     sweep_repeats: int  # timed calls of the whole grid after the warm-up call
+    many_problem: Shape  # (n, d) of the many-seeds section (section 6)
+    many_runs: int  # seeds R
+    many_steps: int  # steps per run
+    many_batch: int  # batch size b (= the micro-batch size m)
+    many_repeats: int  # rounds of its timed calls
 
 
 FULL = Settings(
@@ -65,6 +70,11 @@ FULL = Settings(
     sweep_rhos=None,
     sweep_workers=(1, 2),
     sweep_repeats=3,
+    many_problem=(50, 10),
+    many_runs=1000,
+    many_steps=10_000,
+    many_batch=5,
+    many_repeats=3,
 )
 
 QUICK = Settings(
@@ -92,4 +102,9 @@ QUICK = Settings(
     sweep_rhos=(0.02, 0.04),
     sweep_workers=(1, 2),
     sweep_repeats=1,
+    many_problem=(50, 10),
+    many_runs=50,
+    many_steps=1000,
+    many_batch=5,
+    many_repeats=1,
 )

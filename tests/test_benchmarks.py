@@ -30,6 +30,7 @@ from benchmarks import (  # noqa: E402
     bench_discrete,
     bench_flows,
     bench_hypentropy,
+    bench_many,
     bench_scaling,
     bench_sweeps,
     report,
@@ -60,6 +61,10 @@ TINY = dataclasses.replace(
     sweep_problem=(6, 9, 2),
     sweep_rhos=(0.02,),
     sweep_workers=(1,),
+    many_problem=(12, 4),
+    many_runs=3,
+    many_steps=25,
+    many_batch=2,
 )
 ALGORITHMS = {"GD": (0.0, None), "n-SAM": (0.2, None), "1-SAM": (0.2, 1)}
 KWARGS = {"lr": 0.05, "steps": 30, "alpha": 0.1}
@@ -265,6 +270,41 @@ def test_sweeps_section_compares_worker_counts(monkeypatch) -> None:
     (table,) = section.tables
     assert [row[0] for row in table.rows] == ["1", "1"]
     _all_agree(section)
+
+
+def test_many_seeds_section_agrees_with_its_baselines() -> None:
+    section = bench_many.section(TINY)
+    (table,) = section.tables
+    assert [row[0] for row in table.rows][:3] == [
+        "dlnsam.run_many", "dlnsam.run, one seed after another", "NumPy, the runs batched",
+    ]  # fmt: skip
+    assert section.targets[0].met is None  # the target is judged at its full size only
+    _all_agree(section)
+
+
+def test_numpy_many_is_stochastic_sam_on_least_squares() -> None:
+    """The batched baseline's runs are the reference's, run by run."""
+    from dlnsam import reference as ref
+    from dlnsam.training import draw_batches
+
+    p = dlnsam.gaussian_problem(10, 3, k=3, noise=0.5, seed=1, n_test=0)
+    batches = np.stack([draw_batches(np.random.default_rng(s), 10, 2, 15) for s in range(3)])
+    w = bench_many.numpy_many(p.X, p.y, batches, lr=0.05, rho=0.1)
+    for r in range(3):
+        traj = ref.linear_reference_run(p.X, p.y, lr=0.05, steps=15, w0=np.zeros(3), rho=0.1,
+                                        m=2, batches=batches[r])  # fmt: skip
+        np.testing.assert_allclose(w[r], traj.beta[-1], rtol=1e-12)
+
+
+def test_jax_many_matches_numpy() -> None:
+    pytest.importorskip("jax")
+    from benchmarks import jax_baseline
+
+    p = dlnsam.gaussian_problem(10, 3, k=3, noise=0.5, seed=1, n_test=0)
+    batches = np.stack([np.random.default_rng(s).integers(0, 10, (15, 2)) for s in range(3)])
+    w = jax_baseline.sam_many(*jax_baseline.device(p.X, p.y, batches), lr=0.05, rho=0.1)
+    np.testing.assert_allclose(w, bench_many.numpy_many(p.X, p.y, batches, lr=0.05, rho=0.1),
+                               rtol=1e-12)  # fmt: skip
 
 
 def test_main_writes_the_report_and_fails_on_a_disagreement(tmp_path, monkeypatch, capsys) -> None:
