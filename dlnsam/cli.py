@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import json
 import sys
 import tempfile
@@ -21,9 +22,18 @@ from dlnsam.metrics import support_recovery
 from dlnsam.problems import Problem, gaussian_problem, load_problem
 from dlnsam.sweep import CONFIRM_ABOVE
 from dlnsam.training import run
-from dlnsam.verify import VERIFICATIONS, parse_tolerance, render, resolve_tolerances
+from dlnsam.verify import (
+    VERIFICATIONS,
+    Report,
+    Verification,
+    parse_tolerance,
+    render,
+    resolve_tolerances,
+)
 
 DEFAULT_RHO = 0.1
+# theorem1's radii, which --rho-min/--rho-max/--n-rho adjust.
+_RHO_MIN, _RHO_MAX, _N_RHO = 0.01, 0.3, 8
 # Default folders of `dlnsam figures`: the quick figures never replace the full ones.
 FIGURES = "figures"
 QUICK_FIGURES = "figures-quick"
@@ -184,41 +194,88 @@ def _tolerance(text: str) -> tuple[str, float | tuple[float, float]]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _verify_options(args: argparse.Namespace, check: Verification, alone: bool) -> dict[str, Any]:
+    """The keyword arguments of ``check.run`` from the command line, checked before any work.
+
+    Options a verification does not take are errors when it runs alone; with
+    every verification at once (``alone`` False), the grid options are refused
+    and the others reach those that take them.
+    """
+    takes = inspect.signature(check.run).parameters
+    overrides = {k: v for k, v in args.tol if alone or k in check.tolerances}
+    if args.exact_tol is not None and "exact" in check.tolerances:
+        overrides.setdefault("exact", args.exact_tol)
+    options: dict[str, Any] = {"tolerances": resolve_tolerances(check.tolerances, overrides)}
+    if args.full:
+        if "full" in takes:
+            options["full"] = True
+        elif alone:
+            raise ValueError(f"--full: {check.name} has no publication sizes")
+    if "seed" in takes:
+        options["seed"] = args.seed
+    # The radii and micro-batch sizes the user did not give are the verification's own.
+    grid = args.rhos is not None or args.ms is not None
+    grid = grid or (args.rho_min, args.rho_max, args.n_rho) != (None, None, None)
+    if grid and not alone:
+        raise ValueError("--rhos, --rho-min/max, --n-rho and --ms: name one verification")
+    if args.rhos is not None:
+        options["rhos"] = args.rhos
+    elif (args.rho_min, args.rho_max, args.n_rho) != (None, None, None):
+        lo, hi = args.rho_min or _RHO_MIN, args.rho_max or _RHO_MAX
+        options["rhos"] = [float(r) for r in np.geomspace(lo, hi, args.n_rho or _N_RHO).round(4)]
+    if args.ms is not None:
+        options["ms"] = args.ms
+    return options
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from dlnsam import plots
 
-    check = VERIFICATIONS[args.verification]
-    overrides = dict(args.tol)
-    if args.exact_tol is not None:
-        overrides.setdefault("exact", args.exact_tol)
-    tolerances = resolve_tolerances(check.tolerances, overrides)  # usage errors before any work
+    alone = args.verification is not None
+    checks = [VERIFICATIONS[args.verification]] if alone else list(VERIFICATIONS.values())
+    known = {k for check in checks for k in check.tolerances}
+    unknown = sorted({k for k, _ in args.tol} - known)
+    if unknown and not alone:
+        names = ", ".join(sorted(known))
+        raise ValueError(f"--tol: unknown tolerance {unknown[0]!r}; known: {names}")
+    # Every option and every output folder is checked before the first verification runs.
+    plans = []
+    for check in checks:
+        options = _verify_options(args, check, alone)
+        files = ("report.json", "report.md", *check.figures)
+        out = Path(args.out) if alone else Path(args.out) / check.name
+        plans.append((check, options, _prepare_out("--out", str(out), args.force, files)))
     problem = _problem(args)
-    files = ("report.json", "report.md", *check.figures)
-    out = _prepare_out("--out", args.out, args.force, files)
-    if args.rhos is not None:
-        rhos = args.rhos
-    else:
-        rhos = [float(r) for r in np.geomspace(args.rho_min, args.rho_max, args.n_rho).round(4)]
-    result = check.run(
-        problem,
-        alpha=args.alpha,
-        rhos=rhos,
-        ms=args.ms,
-        rtol=args.rtol,
-        t_max=args.t_max,
-        tolerances=tolerances,
-        workers=args.workers,
-        progress=not args.no_progress,
-    )
-    report = result.to_report()
-    print(render(report))
-    (out / "report.json").write_text(json.dumps(render(report, "json"), indent=2) + "\n")
-    (out / "report.md").write_text(render(report, "markdown"))
-    # A verification names its figures; dlnsam.plots draws each by the same name.
-    for name in check.figures:
-        getattr(plots, Path(name).stem)(result).savefig(out / name, dpi=150)
-    print(f"\nwrote {out / 'report.json'}, {out / 'report.md'} and {len(check.figures)} figures")
-    return 0 if report.passed else 1
+    verdicts = []
+    for check, options, out in plans:
+        result = check.run(
+            problem, alpha=args.alpha, rtol=args.rtol, t_max=args.t_max, workers=args.workers,
+            progress=not args.no_progress, **options,
+        )  # fmt: skip
+        report = result.to_report()
+        print(render(report))
+        (out / "report.json").write_text(json.dumps(render(report, "json"), indent=2) + "\n")
+        (out / "report.md").write_text(render(report, "markdown"))
+        # A verification names its figures; dlnsam.plots draws each by the same name.
+        for name in check.figures:
+            getattr(plots, Path(name).stem)(result).savefig(out / name, dpi=150)
+        figures = len(check.figures)
+        print(f"\nwrote {out / 'report.json'}, {out / 'report.md'} and {figures} figures")
+        verdicts.append((check.name, report))
+    if not alone:
+        print("\n" + _verdicts(verdicts))
+    return 0 if all(report.passed for _, report in verdicts) else 1
+
+
+def _verdicts(verdicts: list[tuple[str, Report]]) -> str:
+    """One line per verification and the overall verdict."""
+    lines = []
+    for name, report in verdicts:
+        passed = sum(c.passed for c in report.claims)
+        verdict = "PASS" if report.passed else "FAIL"
+        lines.append(f"{name:<10} {passed}/{len(report.claims)} claims pass  {verdict}")
+    overall = "PASS" if all(r.passed for _, r in verdicts) else "FAIL"
+    return "\n".join([*lines, f"overall: {overall}"])
 
 
 def _load_experiment(path: Path) -> ModuleType:
@@ -381,14 +438,18 @@ def _add_verify(sub: Any) -> None:
         "one PASS/FAIL line per claim, writes report.json, report.md and PNG figures to --out "
         "(refusing to replace an earlier report without --force). The first run also "
         "compiles the Numba kernels (once; cached afterwards). Exit code 1 if a claim "
-        "fails, 2 for a usage error.",
+        "fails, 2 for a usage error. 'dlnsam verify flatness' checks the flatness of the "
+        "limits instead (trace and lambda_max of the Hessian; radii and micro-batch sizes "
+        "not given are its own). 'dlnsam verify theorem2' checks the convergence rates of "
+        "stochastic SAM (Theorem 2) on its own isotropic least-squares instance: the problem "
+        "options, --alpha, --rtol and --t-max do not apply to it.",
     )
     p_ver.add_argument(
         "verification",
         nargs="?",
-        default="theorem1",
+        default=None,
         choices=list(VERIFICATIONS),
-        help="what to verify (default theorem1): "
+        help="what to verify (default: all of them, each into its own folder under --out): "
         + "; ".join(f"{v.name}: {v.description}" for v in VERIFICATIONS.values()),
     )
     p_ver.add_argument(
@@ -397,14 +458,17 @@ def _add_verify(sub: Any) -> None:
     p_ver.add_argument(
         "--rhos", type=_float_list, help="comma-separated radii (overrides --rho-min/max)"
     )
-    p_ver.add_argument("--rho-min", type=float, default=0.01, help="smallest rho (default 0.01)")
-    p_ver.add_argument("--rho-max", type=float, default=0.3, help="largest rho (default 0.3)")
-    p_ver.add_argument("--n-rho", type=int, default=8, help="log-spaced radii (default 8)")
+    p_ver.add_argument(
+        "--rho-min", type=float, help=f"smallest rho (theorem1's default {_RHO_MIN})"
+    )
+    p_ver.add_argument("--rho-max", type=float, help=f"largest rho (theorem1's default {_RHO_MAX})")
+    p_ver.add_argument("--n-rho", type=int, help=f"log-spaced radii (theorem1's default {_N_RHO})")
     p_ver.add_argument(
         "--ms",
         type=_m_list,
-        default=[1, None],
-        help="comma-separated micro-batch sizes, 'n' for n-SAM (default '1,n')",
+        default=None,
+        help="comma-separated micro-batch sizes, 'n' for n-SAM (theorem1's default '1,n'; "
+        "flatness's '1,2,5,10,n'; theorem2's micro-batches m < b '1,2,5')",
     )
     p_ver.add_argument(
         "--rtol", type=float, default=1e-12, help="flow relative tolerance (default 1e-12)"
@@ -424,15 +488,25 @@ def _add_verify(sub: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a claim's tolerance: NAME=BOUND or NAME=LOW,HIGH, repeatable; theorem1's and "
-        "their defaults: "
-        + ", ".join(
-            f"{k}={v if isinstance(v, float) else ','.join(f'{x:.4g}' for x in v)}"
-            for k, v in VERIFICATIONS["theorem1"].tolerances.items()
+        help="a claim's tolerance: NAME=BOUND or NAME=LOW,HIGH, repeatable; the tolerances "
+        "and their defaults: "
+        + "; ".join(
+            f"{check.name}: "
+            + ", ".join(
+                f"{k}={v if isinstance(v, float) else ','.join(f'{x:.4g}' for x in v)}"
+                for k, v in check.tolerances.items()
+            )
+            for check in VERIFICATIONS.values()
         ),
     )
     p_ver.add_argument(
         "--workers", type=_positive_int, help="processes for the flows, >= 1 (default: all cores)"
+    )
+    p_ver.add_argument(
+        "--full",
+        action="store_true",
+        help="publication sizes, for the verifications that have them (theorem2: R = 1000 runs, "
+        "T up to 1e5; minutes instead of seconds)",
     )
     p_ver.add_argument("--out", default="report", help="output directory (default ./report)")
     p_ver.add_argument("--force", action="store_true", help="replace an earlier report in --out")

@@ -23,10 +23,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from dlnsam.algorithms import option_names
 from dlnsam.verify import Theorem1Report, Theorem1Row
+from dlnsam.verify.flatness import FlatnessReport
+from dlnsam.verify.theorem2 import Theorem2Report, Theorem2Row
 
 __all__ = [
     "algorithm_label",
     "finetune_curves",
+    "flatness_measures",
     "generalization_vs_rho",
     "implicit_bias_path",
     "interpolation_losses",
@@ -38,6 +41,7 @@ __all__ = [
     "theorem1_delta_gap",
     "theorem1_predictions",
     "theorem1_typical",
+    "theorem2_rates",
 ]
 
 _COLORS = {"1-SAM": "tab:red", "n-SAM": "tab:blue", "GF": "black", "GD": "black"}
@@ -607,3 +611,145 @@ def theorem1_alpha(report: Theorem1Report) -> Figure:
     _finish_log_axes(ax, "SAM radius ρ", "effective α (geometric mean)",
                      "Predicted and measured effective α", fontsize=6, ncol=2)  # fmt: skip
     return fig
+
+
+def flatness_measures(report: FlatnessReport) -> Figure:
+    """Trace and λ_max of the Hessian at the limit, against m and against ρ (main problem).
+
+    Top row: against the micro-batch size m (from n down to 1), one colour per
+    ρ; solid lines are flows, dashed and dotted lines full-batch runs at the
+    small and the moderate step size. Bottom row: against ρ for n-SAM and
+    1-SAM. Horizontal lines mark gradient flow (GF) and GD at each step size;
+    crosses, squares and triangles mark SGD(b), SAM(ρ, m = b) and
+    SAM(ρ, m < b) with batch b (geometric mean over seeds, drawn at x = b or m).
+    Only converged flows and runs are drawn.
+
+    Examples
+    --------
+    >>> from dlnsam import gaussian_problem
+    >>> from dlnsam.verify.flatness import flatness_claims
+    >>> from dlnsam.plots import flatness_measures
+    >>> rep = flatness_claims(gaussian_problem(4, 8, 2), others=(), rhos=[0.1], ms=[1, None],
+    ...                       lrs=[0.1], seeds=[0], batch_size=2, micro_batch=1, workers=1)
+    >>> len(flatness_measures(rep).axes)
+    4
+    """
+    fig = Figure(figsize=(11.0, 6.6), layout="constrained")
+    axes = fig.subplots(2, 2)
+    sources = [("flow", None, "-")] + [
+        ("run", lr, ls) for lr, ls in zip(report.settings["lrs"], ("--", ":", "-."), strict=False)
+    ]
+    rhos = report.settings["rhos"]
+    for col, key in enumerate(("trace", "lambda_max")):
+        top, bottom = axes[0, col], axes[1, col]
+        for kind, lr, ls in sources:
+            rows = [r for r in report.select(kind, 0, lr) if r.converged]
+            tag = "flow" if kind == "flow" else f"γ={lr:g}"
+            for base in (r for r in rows if r.rho == 0):
+                for ax in (top, bottom):
+                    ax.axhline(getattr(base, key), color="black", ls=ls, lw=0.8,
+                               label=f"{base.algorithm} ({tag})")  # fmt: skip
+            for i, rho in enumerate(rhos):
+                pts = sorted((r.m, getattr(r, key)) for r in rows if r.rho == rho)
+                if pts:
+                    m, val = np.array(pts).T
+                    top.plot(m, val, ls, marker="o", ms=3, color=_EXTRA[i % len(_EXTRA)],
+                             label=f"ρ={rho:g} ({tag})")  # fmt: skip
+            n = max((r.m for r in rows), default=0)
+            for m_sel, name in ((n, "n-SAM"), (1, "1-SAM")):
+                pts = sorted((r.rho, getattr(r, key)) for r in rows if r.rho > 0 and r.m == m_sel)
+                if pts:
+                    rho_v, val = np.array(pts).T
+                    bottom.plot(rho_v, val, ls, marker="o", ms=3, color=_color(name, 0),
+                                label=f"{name} ({tag})")  # fmt: skip
+        _mark_stochastic(top, report, key)
+        top.set_xscale("log")
+        top.invert_xaxis()
+        top.set_xlabel("micro-batch size m (n → 1)")
+        bottom.set_xlabel("SAM radius ρ")
+        label = "tr ∇²L" if key == "trace" else "λ_max ∇²L"
+        for ax in (top, bottom):
+            ax.set_ylabel(label)
+            ax.grid(True, which="both", alpha=0.3)
+        top.set_title(f"{label} at the limit against m", fontsize=9)
+        bottom.set_title(f"{label} at the limit against ρ", fontsize=9)
+    # One legend per row, outside the panels: both columns draw the same series.
+    for row, where in zip(axes, ("outside right upper", "outside right lower"), strict=True):
+        handles, labels = row[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc=where, fontsize=6.5, frameon=False)
+    return fig
+
+
+def _mark_stochastic(ax: Axes, report: FlatnessReport, key: str) -> None:
+    """SGD(b), SAM(m=b) and SAM(m<b) with batch b: geometric means over the seeds."""
+    s = report.settings
+    marks = (("SGD", s["batch_size"], "x"), ("SAM(m=b)", s["batch_size"], "s"),
+             ("SAM(m<b)", s["micro_batch"], "^"))  # fmt: skip
+    for name, x, marker in marks:
+        vals = [getattr(r, key) for r in report.select("stochastic")
+                if r.algorithm == name and r.converged]  # fmt: skip
+        if vals:
+            ax.plot([x], [float(np.exp(np.mean(np.log(vals))))], marker, color="tab:cyan",
+                    label=f"{name}, b={s['batch_size']}, γ={s['sgd_lr']:g}")  # fmt: skip
+
+
+def theorem2_rates(report: Theorem2Report) -> Figure:
+    """Theorem 2's rates, log–log: measured means with 99 % bands and the bound lines.
+
+    Left: E L(w_T) − L* against T under the PL schedules; middle: the
+    non-convex left side (1/T) Σ_{t<T} E‖∇L(w_t)‖² against T; one colour per
+    batch size b (solid: the theorem's m = b, dotted: micro-batches m < b at
+    the largest b), each bound of the theorem dashed in its colour. Right:
+    E L(w_T) − L* at the largest T against b, with the PL bound and a 1/b
+    guide. Bands are mean ± 2.576·sd/√R over the runs.
+
+    Examples
+    --------
+    >>> from dlnsam.verify.theorem2 import theorem2
+    >>> from dlnsam.plots import theorem2_rates
+    >>> rep = theorem2(runs=4, pl_steps=[10, 100], nonconvex_steps=[10, 100],
+    ...                batch_sizes=[1, 2], ms=[1], workers=1)
+    >>> [ax.get_xscale() for ax in theorem2_rates(rep).axes]
+    ['log', 'log', 'log']
+    """
+    fig = Figure(figsize=(11.0, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    titles = {"pl": "PL schedules", "nonconvex": "non-convex schedules"}
+    ylabels = {"pl": "E L(w_T) − L*", "nonconvex": "(1/T) Σ E‖∇L(w_t)‖² over t < T"}
+    b_max = max(report.settings["batch_sizes"])
+    for ax, form in zip(axes[:2], ("pl", "nonconvex"), strict=True):
+        for i, b in enumerate(report.settings["batch_sizes"]):
+            rows = report.select(form, b, b)
+            color = _EXTRA[i % len(_EXTRA)]
+            _band(ax, rows, color, "-", f"b={b}")
+            ax.plot([r.steps for r in rows], [r.right for r in rows], "--", color=color, lw=1)
+        first = len(report.settings["batch_sizes"])  # colours after those of the b's
+        for j, m in enumerate(report.settings["ms"]):
+            rows = report.select(form, b_max, m)
+            _band(ax, rows, _EXTRA[(first + j) % len(_EXTRA)], ":", f"m={m}, b={b_max}")
+        ax.plot([], [], "k--", lw=1, label="bound (Theorem 2)")
+        _finish_log_axes(ax, "horizon T", ylabels[form], titles[form], fontsize=6, ncol=2)
+    ax = axes[2]
+    t_max = max(report.settings["pl_steps"])
+    rows = sorted((r for r in report.select("pl") if r.theorem and r.steps == t_max),
+                  key=lambda r: r.b)  # fmt: skip
+    _band(ax, rows, "tab:red", "-", f"measured (slope {report.slope_b:.2f})", key="b")
+    b = np.array([r.b for r in rows], dtype=float)
+    ax.plot(b, [r.right for r in rows], "--", color="tab:red", lw=1, label="bound (Theorem 2)")
+    if rows and rows[0].left_mean > 0:
+        ax.plot(b, rows[0].left_mean * b[0] / b, "k:", lw=1, label="1/b")
+    _finish_log_axes(ax, "batch size b", "E L(w_T) − L*", f"PL, T = {t_max}", fontsize=6)
+    return fig
+
+
+def _band(
+    ax: Axes, rows: list[Theorem2Row], color: str, ls: str, label: str, key: str = "steps"
+) -> None:
+    """Means with their 99 % confidence band (clipped above zero for the log axis)."""
+    if not rows:
+        return
+    x = np.array([getattr(r, key) for r in rows], dtype=float)
+    mean = np.array([r.left_mean for r in rows])
+    half = np.array([r.left_half for r in rows])
+    ax.plot(x, mean, ls, marker="o", ms=3, color=color, label=label)
+    ax.fill_between(x, np.maximum(mean - half, mean * 1e-3), mean + half, color=color, alpha=0.2)

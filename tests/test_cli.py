@@ -89,7 +89,7 @@ def no_theorem(monkeypatch):
 
 
 def _verify_error(args: list[str], capsys) -> str:
-    assert main(["verify", *args]) == 2
+    assert main(["verify", "theorem1", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dlnsam verify: error: ") and err.count("\n") == 1, err
     return err
@@ -125,8 +125,8 @@ def test_verify_refuses_to_replace_an_earlier_report(tmp_path, capsys, no_theore
 
 def test_verify_force_replaces_an_earlier_report(tmp_path, capsys) -> None:
     (tmp_path / "report.md").write_text("old")
-    args = ["verify", "--n", "10", "--d", "14", "--k", "2", "--seed", "1", "--alpha", "0.1",
-            "--rhos", "0.01,0.02,0.04", "--workers", "1", "--out", str(tmp_path),
+    args = ["verify", "theorem1", "--n", "10", "--d", "14", "--k", "2", "--seed", "1",
+            "--alpha", "0.1", "--rhos", "0.01,0.02,0.04", "--workers", "1", "--out", str(tmp_path),
             "--force"]  # fmt: skip
     assert main(args) == 0
     assert (tmp_path / "report.md").read_text().startswith("# Theorem 1")
@@ -158,3 +158,34 @@ def test_oserror_on_a_user_path_is_one_line_not_a_traceback(monkeypatch, capsys)
     monkeypatch.setattr(dlnsam.cli, "_problem", internal)
     with pytest.raises(OSError, match="Cannot allocate memory"):
         main(["run"])
+
+
+def test_verify_without_a_name_runs_every_verification(tmp_path, capsys, monkeypatch) -> None:
+    """Each verification writes into its own folder; one overall verdict; exit 1 if one fails."""
+    import dlnsam.cli
+    from dlnsam.verify import Bound, Claim, Report, Verification
+
+    def fake(name: str, passed: bool) -> Verification:
+        value = 1.0 if passed else 3.0
+        claim = Claim(f"{name}_claim", "a claim", value, Bound.at_most(2.0), f"{value}")
+
+        class Result:
+            def to_report(self) -> Report:
+                return Report(name=name, title=name, headline=name, intro="", claims=(claim,))
+
+        return Verification(name=name, description=name, run=lambda problem, **kw: Result(),
+                            tolerances={}, figures=())  # fmt: skip
+
+    checks = {"one": fake("one", True), "two": fake("two", False)}
+    monkeypatch.setattr(dlnsam.cli, "VERIFICATIONS", checks)
+    assert main(["verify", "--out", str(tmp_path), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "one        1/1 claims pass  PASS" in out and "two        0/1 claims pass  FAIL" in out
+    assert out.rstrip().endswith("overall: FAIL")
+    assert (tmp_path / "one" / "report.md").exists() and (tmp_path / "two" / "report.json").exists()
+
+
+def test_verify_without_a_name_refuses_the_grid_options(tmp_path, capsys) -> None:
+    assert main(["verify", "--rhos", "0.1", "--out", str(tmp_path)]) == 2
+    assert "name one verification" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before any folder was made

@@ -175,7 +175,8 @@ def test_figures_show_what_they_claim(report) -> None:
 
 def test_cli_verify_writes_the_report(tmp_path, capsys) -> None:
     out = tmp_path / "rep"
-    args = ["verify", "--n", "10", "--d", "14", "--k", "2", "--seed", "1", "--alpha", "0.1"]
+    args = ["verify", "theorem1", "--n", "10", "--d", "14", "--k", "2", "--seed", "1"]
+    args += ["--alpha", "0.1"]
     code = main([*args, "--rhos", "0.01,0.02,0.04", "--workers", "1", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0, text
@@ -211,7 +212,7 @@ def test_refuses_problems_without_many_interpolators(noise, match) -> None:
 
 
 def test_cli_names_the_missing_interpolator_in_one_line(tmp_path, capsys) -> None:
-    args = ["verify", "--n", "30", "--d", "20", "--noise", "0.1", "--rhos", "0.02"]
+    args = ["verify", "theorem1", "--n", "30", "--d", "20", "--noise", "0.1", "--rhos", "0.02"]
     assert main([*args, "--workers", "1", "--t-max", "10", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dlnsam verify: error: no interpolator") and err.count("\n") == 1
@@ -448,7 +449,7 @@ def test_a_failing_claim_makes_verify_exit_1(tmp_path, capsys, monkeypatch) -> N
 
     fake = dataclasses.replace(VERIFICATIONS["theorem1"], run=run, figures=())
     monkeypatch.setitem(VERIFICATIONS, "theorem1", fake)
-    args = ["verify", "--out", str(tmp_path), "--n", "6", "--d", "8", "--no-progress"]
+    args = ["verify", "theorem1", "--out", str(tmp_path), "--n", "6", "--d", "8", "--no-progress"]
     assert main([*args, "--tol", "slope=1.7,2.3", "--exact-tol", "1e-9"]) == 1
     out = capsys.readouterr().out
     assert "[FAIL] the slope is 2" in out and "overall: FAIL" in out
@@ -490,19 +491,14 @@ def test_every_verification_names_figures_that_plots_draws() -> None:
 
 
 @pytest.mark.slow
-def test_the_docs_show_the_report_of_the_default_run() -> None:
-    """docs/theorem1.md holds the Markdown report of ``dlnsam verify`` with its defaults.
+@pytest.mark.parametrize("name", ["theorem1", "flatness", "theorem2"])
+def test_the_docs_show_the_default_report(name: str) -> None:
+    """Each docs page holds the Markdown report of ``dlnsam verify NAME`` with its defaults."""
+    import importlib.util
 
-    The block between the markers is ``report.to_markdown(wall_time=False)`` of
-    the run that ``dlnsam verify`` makes without options.
-    """
-    from dlnsam.cli import _problem, build_parser
-
-    page = Path(__file__).resolve().parents[1] / "docs" / "theorem1.md"
-    text = page.read_text(encoding="utf-8")
-    begin, end = "<!-- verify:begin -->\n", "<!-- verify:end -->"
-    assert begin in text and end in text, "the report's markers are missing"
-    shown = text.split(begin, 1)[1].split(end, 1)[0]
-    args = build_parser().parse_args(["verify"])
-    report = theorem1(_problem(args), alpha=args.alpha, rhos=DEFAULT_RHOS, ms=args.ms)
-    assert shown == report.to_markdown(wall_time=False), "run python tools/render_docs.py"
+    path = Path(__file__).resolve().parents[1] / "tools" / "render_docs.py"
+    spec = importlib.util.spec_from_file_location("render_docs", path)
+    docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docs)
+    expected = render(docs.default_report(name), "markdown", wall_time=False)
+    assert docs.shown(docs.PAGES[name]) == expected, "run python tools/render_docs.py"

@@ -5,9 +5,10 @@ measurements into :class:`Claim` records (statement, measured value,
 tolerance, verdict, evidence, figures) and returns a result whose
 ``to_report()`` is a :class:`Report`; :func:`render` prints a report as the
 terminal table, Markdown (``report.md``) or JSON (``report.json``).
-``VERIFICATIONS`` lists what ``dlnsam verify`` can run: today Theorem 1
-(:mod:`dlnsam.verify.implicit_bias`). A new verification is a new module next to
-it, registered here.
+``VERIFICATIONS`` lists what ``dlnsam verify`` can run: Theorem 1
+(:mod:`dlnsam.verify.implicit_bias`), the flatness claims
+(:mod:`dlnsam.verify.flatness`) and Theorem 2 (:mod:`dlnsam.verify.theorem2`).
+A new verification is a new module next to them, registered here.
 
 Examples
 --------
@@ -35,6 +36,8 @@ from dlnsam.verify.claims import (
     render,
     resolve_tolerances,
 )
+from dlnsam.verify.flatness import VERIFICATION as _FLATNESS
+from dlnsam.verify.flatness import FlatnessReport, FlatnessRow, flatness_claims
 from dlnsam.verify.implicit_bias import (
     DEFAULT_RHOS,
     TOLERANCES,
@@ -45,6 +48,8 @@ from dlnsam.verify.implicit_bias import (
 from dlnsam.verify.implicit_bias import (
     VERIFICATION as _THEOREM1,
 )
+from dlnsam.verify.theorem2 import VERIFICATION as _THEOREM2
+from dlnsam.verify.theorem2 import Theorem2Report, Theorem2Row, theorem2
 
 __all__ = [
     "DEFAULT_RHOS",
@@ -53,18 +58,24 @@ __all__ = [
     "Bound",
     "Claim",
     "Column",
+    "FlatnessReport",
+    "FlatnessRow",
     "Report",
     "Section",
     "Table",
     "Theorem1Report",
     "Theorem1Row",
+    "Theorem2Report",
+    "Theorem2Row",
     "Verification",
+    "flatness_claims",
     "identity_residual",
     "parse_tolerance",
     "render",
     "resolve_tolerances",
     "theorem1",
+    "theorem2",
 ]
 
 #: The verifications ``dlnsam verify`` can run, by name.
-VERIFICATIONS: dict[str, Verification] = {v.name: v for v in (_THEOREM1,)}
+VERIFICATIONS: dict[str, Verification] = {v.name: v for v in (_THEOREM1, _FLATNESS, _THEOREM2)}

@@ -148,6 +148,11 @@ class Column:
         return f"{cell:<{self.width}}" if self.left else f"{cell:>{self.width}}"
 
 
+def _cell(text: str) -> str:
+    """A Markdown table cell: a bare | would end it (as in ‖β‖ written with bars)."""
+    return text.replace("|", "\\|")
+
+
 @dataclass(frozen=True)
 class Table:
     """Columns and rows of raw values (one value per column), e.g. a claim's evidence.
@@ -190,9 +195,10 @@ class Table:
     def to_markdown(self) -> str:
         """A Markdown table of all the columns."""
         cols = self.columns
-        out = ["| " + " | ".join(c.header for c in cols) + " |", "|" + "---|" * len(cols)]
+        out = ["| " + " | ".join(_cell(c.header) for c in cols) + " |", "|" + "---|" * len(cols)]
         for row in self.rows:
-            out.append("| " + " | ".join(c.cell(v) for c, v in zip(cols, row, strict=True)) + " |")
+            cells = (_cell(c.cell(v)) for c, v in zip(cols, row, strict=True))
+            out.append("| " + " | ".join(cells) + " |")
         return "\n".join(out)
 
 
