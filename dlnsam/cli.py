@@ -238,14 +238,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if unknown and not alone:
         names = ", ".join(sorted(known))
         raise ValueError(f"--tol: unknown tolerance {unknown[0]!r}; known: {names}")
-    # Every option and every output folder is checked before the first verification runs.
+    # The problem, every option and every output folder are checked before the first
+    # verification runs, in that order.
+    problem = _problem(args)
     plans = []
     for check in checks:
         options = _verify_options(args, check, alone)
         files = ("report.json", "report.md", *check.figures)
         out = Path(args.out) if alone else Path(args.out) / check.name
         plans.append((check, options, _prepare_out("--out", str(out), args.force, files)))
-    problem = _problem(args)
     verdicts = []
     for check, options, out in plans:
         result = check.run(
