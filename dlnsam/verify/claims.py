@@ -22,11 +22,13 @@ __all__ = [
     "Bound",
     "Claim",
     "Column",
+    "Renders",
     "Report",
     "Section",
     "Table",
     "Verification",
     "parse_tolerance",
+    "pick",
     "render",
     "resolve_tolerances",
 ]
@@ -151,6 +153,19 @@ class Column:
 def _cell(text: str) -> str:
     """A Markdown table cell: a bare | would end it (as in ‖β‖ written with bars)."""
     return text.replace("|", "\\|")
+
+
+def pick(columns: Sequence[Column], *keys: str) -> tuple[Column, ...]:
+    """The columns of ``columns`` named by ``keys``, in that order.
+
+    Examples
+    --------
+    >>> cols = (Column("a", "A"), Column("b", "B"))
+    >>> [c.key for c in pick(cols, "b", "a")]
+    ['b', 'a']
+    """
+    by_key = {c.key: c for c in columns}
+    return tuple(by_key[k] for k in keys)
 
 
 @dataclass(frozen=True)
@@ -492,6 +507,25 @@ def parse_tolerance(text: str) -> tuple[str, ToleranceValue]:
     if not sep or not name.strip() or len(numbers) not in (1, 2):
         raise ValueError(f"a tolerance is NAME=VALUE or NAME=LOW,HIGH, got {text!r}")
     return name.strip(), numbers[0] if len(numbers) == 1 else (numbers[0], numbers[1])
+
+
+class Renders:
+    """What a verification's result gives from its ``to_report()``: JSON, text and Markdown."""
+
+    def to_report(self) -> Report:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dictionary of ``report.json`` (NaN becomes None)."""
+        return render(self.to_report(), "json")
+
+    def summary(self) -> str:
+        """The terminal report: table, sections and one PASS/FAIL line per claim."""
+        return render(self.to_report(), "text")
+
+    def to_markdown(self, *, wall_time: bool = True) -> str:
+        """The Markdown report; ``wall_time=False`` leaves out what changes from run to run."""
+        return render(self.to_report(), "markdown", wall_time=wall_time)
 
 
 @dataclass(frozen=True)

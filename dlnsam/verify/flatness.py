@@ -66,12 +66,12 @@ from dlnsam.verify.claims import (
     Bound,
     Claim,
     Column,
+    Renders,
     Report,
     Section,
     Table,
     ToleranceValue,
     Verification,
-    render,
     resolve_tolerances,
 )
 
@@ -271,7 +271,7 @@ def _record(row: FlatnessRow, base: FlatnessRow | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class FlatnessReport:
+class FlatnessReport(Renders):
     """The outcome of :func:`flatness_claims`: rows, comparisons and claims.
 
     Attributes
@@ -378,17 +378,6 @@ class FlatnessReport:
             ),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready dictionary of ``report.json`` (NaN becomes None)."""
-        return render(self.to_report(), "json")
-
-    def summary(self) -> str:
-        """Table, sections and one PASS/FAIL line per claim."""
-        return render(self.to_report(), "text")
-
-    def to_markdown(self, *, wall_time: bool = True) -> str:
-        """The Markdown report; ``wall_time=False`` leaves out what changes from run to run."""
-        return render(self.to_report(), "markdown", wall_time=wall_time)
 
 
 def flatness_claims(

@@ -30,7 +30,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -48,12 +47,13 @@ from dlnsam.verify.claims import (
     Bound,
     Claim,
     Column,
+    Renders,
     Report,
     Section,
     Table,
     ToleranceValue,
     Verification,
-    render,
+    pick,
     resolve_tolerances,
 )
 
@@ -231,13 +231,11 @@ _LEGEND = (
 
 
 def _columns(*keys: str) -> tuple[Column, ...]:
-    """The columns of ``COLUMNS`` named by ``keys``, in that order."""
-    by_key = {c.key: c for c in COLUMNS}
-    return tuple(by_key[k] for k in keys)
+    return pick(COLUMNS, *keys)
 
 
 @dataclass(frozen=True)
-class Theorem1Report:
+class Theorem1Report(Renders):
     """The outcome of :func:`theorem1`: a tidy table, fitted slopes, ratios, claims.
 
     Attributes
@@ -323,24 +321,9 @@ class Theorem1Report:
                 ),
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready dictionary of ``report.json`` (NaN becomes None)."""
-        return render(self.to_report(), "json")
-
     def table(self) -> str:
         """The per-flow table as fixed-width text."""
         return Table.of(COLUMNS, self.rows).to_text()
-
-    def summary(self) -> str:
-        """Table, slopes, shrinkage ratios and one PASS/FAIL line per claim."""
-        return render(self.to_report(), "text")
-
-    def to_markdown(self, *, wall_time: bool = True) -> str:
-        """The Markdown report: settings, the table, claims, slopes, ratios and evidence.
-
-        ``wall_time=False`` leaves out the only part that changes from run to run.
-        """
-        return render(self.to_report(), "markdown", wall_time=wall_time)
 
 
 def theorem1(

@@ -66,12 +66,13 @@ from dlnsam.verify.claims import (
     Bound,
     Claim,
     Column,
+    Renders,
     Report,
     Section,
     Table,
     ToleranceValue,
     Verification,
-    render,
+    pick,
     resolve_tolerances,
 )
 
@@ -404,12 +405,11 @@ _LEGEND = (
 
 
 def _columns(*keys: str) -> tuple[Column, ...]:
-    by_key = {c.key: c for c in COLUMNS}
-    return tuple(by_key[k] for k in keys)
+    return pick(COLUMNS, *keys)
 
 
 @dataclass(frozen=True)
-class Theorem2Report:
+class Theorem2Report(Renders):
     """The outcome of :func:`theorem2`: constants, rows, fitted slopes, claims.
 
     Attributes
@@ -546,17 +546,6 @@ class Theorem2Report:
     def _t_max(self, form: str) -> int:
         return max(r.steps for r in self.rows if r.form == form)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready dictionary of ``report.json`` (NaN becomes None)."""
-        return render(self.to_report(), "json")
-
-    def summary(self) -> str:
-        """Table, sections and one PASS/FAIL line per claim."""
-        return render(self.to_report(), "text")
-
-    def to_markdown(self, *, wall_time: bool = True) -> str:
-        """The Markdown report; ``wall_time=False`` leaves out what changes from run to run."""
-        return render(self.to_report(), "markdown", wall_time=wall_time)
 
 
 # --------------------------------------------------------------------------- the verification
