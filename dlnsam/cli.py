@@ -432,18 +432,21 @@ def _add_verify(sub: Any) -> None:
     p_ver = sub.add_parser(
         "verify",
         help="verify Theorem 1 numerically (the main job)",
-        description="Run the gradient flow and the SAM(rho, m) flows to convergence and check "
-        "Theorem 1: the exact identity beta(t) = 2 alpha_t^2 sinh(X^T lambda_t), the exact "
-        "effective-alpha prediction of the limit, the O(rho^2) first-order gap, the typical "
-        "||Delta||_1 ~ 2 rho (d/m) int L and the 1-SAM / n-SAM shrinkage ratio. Prints a table and "
-        "one PASS/FAIL line per claim, writes report.json, report.md and PNG figures to --out "
-        "(refusing to replace an earlier report without --force). The first run also "
-        "compiles the Numba kernels (once; cached afterwards). Exit code 1 if a claim "
-        "fails, 2 for a usage error. 'dlnsam verify flatness' checks the flatness of the "
-        "limits instead (trace and lambda_max of the Hessian; radii and micro-batch sizes "
-        "not given are its own). 'dlnsam verify theorem2' checks the convergence rates of "
-        "stochastic SAM (Theorem 2) on its own isotropic least-squares instance: the problem "
-        "options, --alpha, --rtol and --t-max do not apply to it.",
+        description="Check the theory of SAM, with one PASS/FAIL line per claim. Without a "
+        "name, run every verification (theorem1, flatness, theorem2), each writing report.json, "
+        "report.md and PNG figures to its own folder --out/NAME, then print one overall "
+        "verdict; with a name, run that one into --out. An earlier report is not replaced "
+        "without --force, and every option and folder is checked before any work. theorem1: "
+        "the SAM(rho, m) flows to convergence, the exact identity beta(t) = 2 alpha_t^2 "
+        "sinh(X^T lambda_t), the exact effective-alpha prediction of the limit, the O(rho^2) "
+        "first-order gap, the typical ||Delta||_1 ~ 2 rho (d/m) int L and the 1-SAM / n-SAM "
+        "shrinkage ratio. flatness: trace and lambda_max of the Hessian at the limits (radii "
+        "and micro-batch sizes not given are its own). theorem2: the convergence rates of "
+        "stochastic SAM on its own isotropic least-squares instance (the problem options, "
+        "--alpha, --rtol and --t-max do not apply to it; --seed does). The grid options "
+        "(--rhos, --rho-min/max, --n-rho, --ms) need a name. The first run also compiles the "
+        "Numba kernels (once; cached afterwards). Exit code 1 if a claim fails, 2 for a usage "
+        "error.",
     )
     p_ver.add_argument(
         "verification",
