@@ -11,6 +11,8 @@ A flow is a right-hand side and an integrator:
 - :mod:`dlnsam.flows.terms`: the right-hand sides, which own their state layout;
 - :mod:`dlnsam.flows.dop853`, :mod:`dlnsam.flows.bdf`: integrators that step any term;
 - :mod:`dlnsam.flows.records`: the records both take (progress, controls, outputs);
+- :mod:`dlnsam.flows.inlining`: the integrators' compiler pipeline, which passes
+  records to inlined helpers without copying them;
 - :mod:`dlnsam.flows.driver`: :func:`flow`, which joins them and owns the status.
 """
 

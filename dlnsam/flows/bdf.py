@@ -43,6 +43,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from dlnsam.flows.inlining import ForwardingCompiler
 from dlnsam.flows.stepping import initial_step, min_step, scaled_rms
 from dlnsam.flows.terms import FASTMATH, record_output, rhs, train_loss
 from dlnsam.status import CONVERGED, DIVERGED, RUNNING, STEP_UNDERFLOW, T_END
@@ -570,7 +571,7 @@ def _dense_output(term, z, t, loss, progress, outputs, mem):
         pr.next_output += 1
 
 
-@njit(cache=True)
+@njit(cache=True, pipeline_class=ForwardingCompiler)
 def integrate(term, z, progress, controls, outputs, mem):
     """Integrate ``term`` in place from ``progress.t`` until a stop or ``controls.max_steps`` steps.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from dlnsam.flows.inlining import ForwardingCompiler
 from dlnsam.flows.stepping import initial_step, min_step, scaled_rms
 from dlnsam.flows.terms import FASTMATH, record_output, rhs
 from dlnsam.status import CONVERGED, DIVERGED, RUNNING, STEP_UNDERFLOW, T_END
@@ -167,7 +168,7 @@ def _error_norm(h, K, z, z_new, rtol, atol, scale, err5, err3):
     return abs(h) * e5 / np.sqrt(denom) if denom > 0.0 else 0.0
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, pipeline_class=ForwardingCompiler, fastmath=FASTMATH)
 def integrate(term, z, progress, controls, outputs, memory):
     """Integrate ``term`` in place from ``progress.t`` until a stop or ``controls.max_steps`` steps.
 

@@ -6,7 +6,8 @@ functions below are what an integrator may ask of it: ż at a state, the
 number of leading components ż depends on, the loss, and the records at an
 output time. The integrators (:mod:`dlnsam.flows.dop853`,
 :mod:`dlnsam.flows.bdf`) see the state only as a flat vector, so a new flow is
-a new term and leaves them untouched.
+a new term and leaves them untouched: a NamedTuple, its rate function (its
+fields in order, then z and ``out``) in ``_RATES``, and the functions below.
 
 Terms travel as records rather than as jitted functions passed as arguments:
 a kernel that takes a dispatcher argument is recompiled in every process (its
@@ -28,6 +29,9 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.core import cgutils
+from numba.core.typing import signature
+from numba.extending import intrinsic
 from numpy.typing import NDArray
 
 from dlnsam.algorithms import KernelParams
@@ -206,18 +210,27 @@ def state_atol(
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
-def rhs(term, z, out):
-    """Write ż into ``out`` (N,); return L(θ)."""
-    return _sam_rates(
-        term.X, term.y, term.rows, term.rho, term.m, term.normalize, term.eps,
-        term.work, term.r, term.du, term.dv, term.part, z, out,
-    )  # fmt: skip
+@intrinsic
+def rhs(typingctx, term, z, out):
+    """Write ż into ``out`` (N,); return L(θ). Callable from compiled code only.
+
+    Calls the term's rate function (``_RATES``) on the term's fields, taken out
+    of the record in the generated code: a jitted ``rhs``, inlined or not,
+    would copy the record and count a reference per array at every evaluation.
+    """
+    rates = typingctx.resolve_value_type(_RATES[term.instance_class])
+    inner = typingctx.resolve_function_type(rates, (*term.types, z, out), {})
+
+    def codegen(context, builder, sig, args):
+        fields = cgutils.unpack_tuple(builder, args[0], len(term))
+        return context.get_function(rates, inner)(builder, [*fields, args[1], args[2]])
+
+    return signature(inner.return_type, term, z, out), codegen
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _sam_rates(X, y, rows, rho, m, normalize, eps, work, r, du, dv, part, z, out):
-    """:func:`rhs` on the term's fields, passed one by one.
+def _sam_rates(X, y, rows, rho, m, normalize, eps, part, work, r, du, dv, z, out):
+    """:func:`rhs` of :class:`SamFlowTerm`, on its fields.
 
     The only call of the SAM direction kernel in the flows. ``part`` is an
     argument so that ``part is None`` is resolved at compile time, and the
@@ -246,6 +259,10 @@ def _sam_rates(X, y, rows, rho, m, normalize, eps, work, r, du, dv, part, z, out
             out[at.delta_first_order + c] = work[6, c] / k
     out[at.integral_loss] = loss
     return loss
+
+
+#: The rate function of each term: its fields, in order, then z and ``out``.
+_RATES = {SamFlowTerm: _sam_rates}
 
 
 @njit(cache=True)
