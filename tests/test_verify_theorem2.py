@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from dlnsam import SAM, Problem, gaussian_problem, plots, run
+from dlnsam import SAM, Problem, gaussian_problem, initial_point, plots, run
 from dlnsam.cli import main
+from dlnsam.flatness import hessian
+from dlnsam.reference import grad_uv, reference_run
+from dlnsam.training import draw_batches
 from dlnsam.verify import VERIFICATIONS, Theorem2Report, render, theorem2
 from dlnsam.verify.theorem2 import (
     DEFAULT_SIZES,
@@ -29,6 +32,7 @@ from dlnsam.verify.theorem2 import (
 
 # The module (the package attribute of that name is the function).
 T2 = importlib.import_module("dlnsam.verify.theorem2")
+NET = importlib.import_module("dlnsam.verify.theorem2_network")
 
 matplotlib.use("Agg")
 
@@ -39,6 +43,7 @@ TINY = {
     "pl_steps": [30, 300, 3000],
     "nonconvex_steps": [30, 300, 3000],
     "batch_sizes": [1, 2, 4],
+    "network_steps": [30, 300],
     "workers": 2,
 }
 # Impossible tolerances, one per claim.
@@ -134,6 +139,7 @@ def test_every_claim_holds_on_the_small_instance(report, problem) -> None:
         "rate_b",
         "micro_rate_T[pl]",
         "micro_rate_T[nonconvex]",
+        "network_bound",
     ]
     assert report.passed, report.summary()
     # PL: one row per (b, m, T); non-convex likewise; m < b only at the largest b.
@@ -153,7 +159,7 @@ def test_each_claim_fails_when_its_tolerance_is_impossible(report, name) -> None
     judged = report.judged({name: IMPOSSIBLE[name]})
     failed = {c.name for c in judged.claims if not c.passed}
     expected = {
-        "bound": {"bound[pl]", "bound[nonconvex]"},
+        "bound": {"bound[pl]", "bound[nonconvex]", "network_bound"},
         "rate_pl": {"rate_T[pl]", "micro_rate_T[pl]"},
         "rate_nonconvex": {"rate_T[nonconvex]", "micro_rate_T[nonconvex]"},
         "rate_b": {"rate_b"},
@@ -166,7 +172,7 @@ def test_the_report_renders_in_all_three_formats(report) -> None:
     rep = report.to_report()
     text = render(rep)
     assert text.startswith("Theorem 2 on least squares n=20, d=4")
-    assert "overall: PASS" in text and "not verified here" in text
+    assert "overall: PASS" in text and "constants measured along the visited path" in text
     md = render(rep, "markdown", wall_time=False)
     assert md.startswith("# Theorem 2 verification") and "Wall time" not in md
     assert "points the runs end at" in md and "‖∇L(w)‖² = 2μ(L(w) − L*)" in md
@@ -174,7 +180,9 @@ def test_the_report_renders_in_all_three_formats(report) -> None:
     json.dumps(data)  # plain values only
     assert data["verification"] == "theorem2" and data["passed"] is True
     assert data["constants"]["sigma2"] == report.sigma2
-    assert len(data["rows"]) == len(report.rows) and len(data["claims"]) == 7
+    assert len(data["rows"]) == len(report.rows) and len(data["claims"]) == 8
+    assert data["network"]["smoothness"] == report.network.smoothness
+    assert len(data["network"]["rows"]) == 3 * 2
 
 
 def test_the_figure_draws_the_rates(report) -> None:
@@ -203,6 +211,8 @@ def test_registered_with_its_tolerances_and_sizes() -> None:
         ({"seed": -1}, "seed"),
         ({"pl_steps": [10]}, "pl_steps"),
         ({"nonconvex_steps": [0, 10]}, "nonconvex_steps"),
+        ({"network_steps": [10]}, "network_steps"),
+        ({"network_steps": 10}, "network_steps"),
         ({"batch_sizes": [1, 40]}, "batch_sizes must be <= n = 20"),
         ({"batch_sizes": "12"}, "batch_sizes"),
         ({"ms": [3]}, "ms: each m must be < b = 4"),
@@ -218,6 +228,7 @@ def test_bad_input_names_the_argument(problem, monkeypatch, kwargs, match) -> No
         raise AssertionError("a run started before the arguments were checked")
 
     monkeypatch.setattr(T2, "run_many", never)
+    monkeypatch.setattr(T2, "measure_network", never)
     settings = {**TINY, "problem": problem, **kwargs}
     with pytest.raises(ValueError, match=match):
         theorem2(**settings)
@@ -273,3 +284,62 @@ def test_the_cli_refuses_radii_for_theorem2(tmp_path, capsys) -> None:
     assert "rhos: Theorem 2 prescribes the radii" in capsys.readouterr().err
     assert main(["verify", "theorem2", "--ms", "1,n", "--out", str(tmp_path / "b")]) == 2
     assert "ms: micro-batches m < b" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- claim 5
+
+
+def test_the_network_constants_are_measured_on_the_paths(report, problem) -> None:
+    net = report.network
+    assert net.converged and net.rounds >= 1
+    assert net.smoothness >= net.measured_smoothness > 0 and net.evaluated > 0
+    assert net.loss_star == least_squares_constants(problem).loss_star
+    assert net.loss_init == pytest.approx(0.5 * np.mean(problem.y**2))  # u_0 ⊙ v_0 = 0
+    assert sorted(net.left) == [(b, T) for b in (1, 2, 4) for T in (30, 300)]
+    assert all(left.shape == (64,) for left in net.left.values())
+    claim = next(c for c in report.claims if c.name == "network_bound")
+    assert claim.passed and "MEASURED" in claim.detail
+
+
+def test_the_norm_bracket_closes_on_the_eigenvalues() -> None:
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((8, 3)), rng.standard_normal(8)
+    u, v = 2.0 * rng.standard_normal((40, 3)), rng.standard_normal((40, 3))
+    rows = rng.integers(0, 8, 40)
+    exact = NET.per_example_hessian_norms(X, y, u, v, rows)
+    lo, hi = NET.hessian_norm_bracket(X, y, u, v, rows, 64)
+    np.testing.assert_allclose(hi, exact, rtol=1e-12)
+    lo, hi = NET.hessian_norm_bracket(X, y, u, v, rows, 4)
+    assert np.all(lo <= exact * (1 + 1e-12)) and np.all(hi >= exact * (1 - 1e-12))
+    assert np.all(NET.hessian_norm_bound(X, y, u, v)[np.arange(40), rows] >= exact * (1 - 1e-12))
+
+
+def test_the_exact_norm_is_that_of_the_hessian_of_one_example() -> None:
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    u, v = rng.standard_normal(3), rng.standard_normal(3)
+    for i in range(5):
+        full = hessian(Problem(X=X[i : i + 1], y=y[i : i + 1]), u, v)
+        norm = NET.per_example_hessian_norms(X, y, u[None], v[None], np.array([i]))[0]
+        assert norm == pytest.approx(np.abs(np.linalg.eigvalsh(full)).max(), rel=1e-12)
+
+
+def test_the_simulated_runs_follow_the_reference_step_by_step(problem) -> None:
+    T, b, beta, seeds = 40, 2, 30.0, [3, 4]
+    path = NET.simulate_network(problem, steps=T, smoothness=beta, b=b, seeds=seeds, alpha=0.5,
+                                loss_star=0.0)  # fmt: skip
+    gamma, rho = nonconvex_schedule(T, beta)
+    u0, v0 = initial_point(problem.d, 0.5)
+    everything = np.arange(problem.n)
+    for k, s in enumerate(seeds):
+        batches = draw_batches(np.random.default_rng(s), problem.n, b, T)
+        traj = reference_run(problem.X, problem.y, lr=gamma, steps=T, u0=u0, v0=v0, rho=rho,
+                             m=b, batches=batches)  # fmt: skip
+        grads = [grad_uv(problem.X, problem.y, traj.a[t], traj.b[t], everything) for t in range(T)]
+        left = np.mean([gu @ gu + gv @ gv for gu, gv in grads])
+        assert path.left[k] == pytest.approx(left, rel=1e-12)
+        np.testing.assert_allclose(path.u[k], traj.a[-1], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(path.v[k], traj.b[-1], rtol=1e-12, atol=1e-14)
+        kernel = run(problem, SAM(rho, m=b, batch_size=b), lr=gamma, steps=T, alpha=0.5, seed=s)
+        np.testing.assert_allclose(path.u[k], kernel.u, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(path.v[k], kernel.v, rtol=1e-12, atol=1e-14)

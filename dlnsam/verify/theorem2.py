@@ -30,7 +30,10 @@ the runs end at. Expectations are means over R independent batch streams, with
    left side against T, fitted on the last decade of the T grid;
 3. the rate in b: E L(w_T) − L* at the largest T falls like 1/b;
 4. beyond the theorem, micro-batches m < b (``SAM(ρ, m, batch_size=b)``, same
-   schedules): the rates in T of claim 2.
+   schedules): the rates in T of claim 2;
+5. the diagonal network β = u ⊙ v on the same data: the non-convex bound with
+   β and σ² measured along the visited path, β iterated to a fixed point with
+   the schedule (:mod:`dlnsam.verify.theorem2_network`).
 
 Everything about a claim lives in this module: what is measured per horizon
 (:class:`Theorem2Row`), how it prints (``COLUMNS``), its default tolerance
@@ -75,6 +78,7 @@ from dlnsam.verify.claims import (
     pick,
     resolve_tolerances,
 )
+from dlnsam.verify.theorem2_network import NetworkMeasurement, measure_network
 
 __all__ = [
     "BATCH_SIZES",
@@ -82,6 +86,7 @@ __all__ = [
     "DEFAULT_SIZES",
     "FULL_SIZES",
     "MICRO_BATCHES",
+    "NETWORK_ALPHA",
     "TOLERANCES",
     "VERIFICATION",
     "LeastSquaresConstants",
@@ -110,24 +115,37 @@ class Sizes:
         R, independent batch streams per setting.
     pl_steps, nonconvex_steps : tuple of int
         Horizons T of the PL and the non-convex schedules, increasing.
+    network_runs : int
+        R of the diagonal-network runs (claim 5).
+    network_steps : tuple of int
+        Their horizons T.
     """
 
     runs: int
     pl_steps: tuple[int, ...]
     nonconvex_steps: tuple[int, ...]
+    network_runs: int
+    network_steps: tuple[int, ...]
 
 
-#: Default sizes: two decades of T with R = 200 (``dlnsam verify theorem2``).
+#: Default sizes: two decades of T with R = 200 (``dlnsam verify theorem2``); the
+#: diagonal network one decade with R = 100.
 DEFAULT_SIZES = Sizes(
-    200, (100, 200, 500, 1_000, 2_000, 5_000, 10_000), (100, 300, 1_000, 3_000, 10_000)
-)
+    200, (100, 200, 500, 1_000, 2_000, 5_000, 10_000), (100, 300, 1_000, 3_000, 10_000),
+    100, (100, 300, 1_000),
+)  # fmt: skip
 #: Publication sizes (``full=True``, ``dlnsam verify theorem2 --full``): R = 1000, T up to
-#: 10⁵ under PL (three decades) and 3·10⁴ for the non-convex schedules (one run per T).
+#: 10⁵ under PL (three decades) and 3·10⁴ for the non-convex schedules (one run per T),
+#: the diagonal network to 10⁴.
 FULL_SIZES = Sizes(
     1_000,
     (100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000),
     (100, 300, 1_000, 3_000, 10_000, 30_000),
+    1_000,
+    (100, 300, 1_000, 3_000, 10_000),
 )
+#: Initialization of the diagonal network of claim 5: u_0 = 2α = 1, v_0 = 0.
+NETWORK_ALPHA = 0.5
 #: Batch sizes b of the theorem's iteration SAM(ρ, m=b, batch_size=b).
 BATCH_SIZES: tuple[int, ...] = (1, 2, 5, 10)
 #: Micro-batch sizes m < b of claim 4, with the largest batch size.
@@ -429,6 +447,8 @@ class Theorem2Report(Renders):
     slope_b : float
         Log–log slope of E L(w_T) − L* against b at the largest T (PL, m = b).
     claims : list of Claim
+    network : NetworkMeasurement or None
+        The diagonal-network runs of claim 5 (None when skipped).
     settings : dict
         Sizes, seed, tolerances.
     wall_time : float
@@ -447,6 +467,7 @@ class Theorem2Report(Renders):
     slopes: list[dict[str, Any]]
     slope_b: float
     claims: list[Claim]
+    network: NetworkMeasurement | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     wall_time: float = 0.0
 
@@ -459,6 +480,23 @@ class Theorem2Report(Renders):
         """The rows of one form (and batch size, micro-batch size), by increasing T."""
         return [r for r in self.rows
                 if r.form == form and b in (None, r.b) and m in (None, r.m)]  # fmt: skip
+
+    def network_rows(self) -> list[dict[str, Any]]:
+        """Claim 5 per (b, T): the left side's mean and upper 99 % limit, the bound, their ratio."""
+        net = self.network
+        if net is None:
+            return []
+        rows = []
+        for (b, T), left in sorted(net.left.items()):
+            init = 4.0 * net.smoothness * (net.loss_init - net.loss_star) / math.sqrt(T)
+            noise = 8.0 * net.sigma2 / (b * math.sqrt(T))
+            mean = float(np.mean(left))
+            upper = mean + Z_99 * float(np.std(left, ddof=1)) / math.sqrt(left.size)
+            rows.append({"b": b, "steps": T, "runs": left.size, "left_mean": mean,
+                         "left_upper": upper, "right": init + noise,
+                         "looseness": (init + noise) / mean if mean > 0 else math.nan,
+                         "upper_ratio": upper / (init + noise)})  # fmt: skip
+        return rows
 
     def to_report(self) -> Report:
         """The report in the form of :func:`dlnsam.verify.render`."""
@@ -477,7 +515,9 @@ class Theorem2Report(Renders):
             f"E_i‖∇ℓ_i(w) − ∇L(w)‖² over w_0, w* and the points the runs end at (attained at "
             f"{self.sigma2_at}). The non-convex left side uses ‖∇L(w)‖² = 2μ(L(w) − L*), "
             f"exact here, with L(w_t) at every step t < T. Means over R = {s.get('runs')} "
-            f"batch streams, 99 % limits mean ± {Z_99}·sd/√R. Settings: {s}.",
+            f"batch streams, 99 % limits mean ± {Z_99}·sd/√R. Claim 5 runs the diagonal "
+            f"network β = u ⊙ v on the same data, where the constants are not known and are "
+            f"measured along the visited path instead. Settings: {s}.",
             claims=tuple(self.claims),
             table=Table.of(COLUMNS, self.rows),
             legend=_LEGEND,
@@ -498,8 +538,12 @@ class Theorem2Report(Renders):
                 "rows": [asdict(r) for r in self.rows],
                 "slopes": self.slopes,
                 "slope_b": self.slope_b,
+                "network": None if self.network is None else {
+                    **{k: v for k, v in asdict(self.network).items() if k != "left"},
+                    "rows": self.network_rows(),
+                },
             },
-        )
+        )  # fmt: skip
 
     def _sections(self) -> Iterator[Section]:
         yield Section(
@@ -521,10 +565,20 @@ class Theorem2Report(Renders):
                     f"upper/right {r.upper_ratio:.2e}"
                 )
             yield Section("beyond the theorem, m < b (measured, at the largest T)", tuple(lines))
-        yield Section(
-            "not verified here",
-            ("the diagonal network (beta = u * v) with constants measured along the path",),
-        )
+        net = self.network
+        if net is not None:
+            yield Section(
+                "the diagonal network (claim 5): constants measured along the visited path",
+                (
+                    f"u_0 = {2 * net.alpha:g}, v_0 = 0; L(theta_0) = {net.loss_init:.6g}, "
+                    f"L* = {net.loss_star:.6g}",
+                    f"beta of the schedule and the bound {net.smoothness:.6g}; measured on its "
+                    f"paths {net.measured_smoothness:.6g} ({net.evaluated} exact Hessian norms); "
+                    f"{net.rounds} round(s)",
+                    f"sigma^2 {net.sigma2:.6g}; mu along the path {net.mu:.4g} (not used by "
+                    "the non-convex bound)",
+                ),
+            )
 
     def judged(self, tolerances: Mapping[str, ToleranceValue] | None = None) -> Theorem2Report:
         """The same measurements judged with other tolerances (no run is repeated).
@@ -561,6 +615,7 @@ def theorem2(
     nonconvex_steps: Sequence[int] | None = None,
     batch_sizes: Sequence[int] = BATCH_SIZES,
     ms: Sequence[int | None] | None = None,
+    network_steps: Sequence[int] | None = None,
     tolerances: Mapping[str, ToleranceValue] | None = None,
     workers: int | None = None,
     progress: bool = False,
@@ -597,6 +652,10 @@ def theorem2(
         Micro-batch sizes m < b_max for claim 4 (run with the largest batch
         size b_max; each must divide it); default (1, 2, 5) where they divide
         b_max; ``()`` skips claim 4.
+    network_steps : sequence of int, optional
+        Horizons T of the diagonal-network runs of claim 5 (at least two),
+        replacing those of the sizes; ``()`` skips claim 5. These runs use
+        ``runs`` seeds when it is given, else the sizes' ``network_runs``.
     tolerances : mapping, optional
         Tolerances by name, replacing those of :data:`TOLERANCES`.
     workers : int, optional
@@ -643,28 +702,35 @@ def theorem2(
     --------
     >>> from dlnsam.verify.theorem2 import theorem2
     >>> rep = theorem2(runs=4, pl_steps=[10, 100], nonconvex_steps=[10, 100],
-    ...                batch_sizes=[1, 2], ms=[1], workers=1)
+    ...                batch_sizes=[1, 2], ms=[1], network_steps=[10, 100], workers=1)
     >>> [c.name for c in rep.claims]  # doctest: +NORMALIZE_WHITESPACE
     ['bound[pl]', 'bound[nonconvex]', 'rate_T[pl]', 'rate_T[nonconvex]', 'rate_b',
-     'micro_rate_T[pl]', 'micro_rate_T[nonconvex]']
+     'micro_rate_T[pl]', 'micro_rate_T[nonconvex]', 'network_bound']
     """
     start = time.perf_counter()
     tol = resolve_tolerances(TOLERANCES, tolerances)
     cfg = _Settings.check(problem, full, runs, seed, pl_steps, nonconvex_steps, batch_sizes, ms,
-                          rhos)  # fmt: skip
+                          network_steps, rhos)  # fmt: skip
     workers = check_workers(workers)
     jobs = _jobs(cfg)
-    bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="setting",
-               desc="verify")  # fmt: skip
+    bar = tqdm(total=len(jobs) + bool(cfg.network_steps), disable=not progress, file=sys.stderr,
+               unit="setting", desc="verify")  # fmt: skip
     with compile_notice(progress):
         # Compiles (or loads) the kernels once, so that the notice times only that.
         warm = dataclasses.replace(cfg, seeds=cfg.seeds[:1])
         for job in (jobs[0], jobs[1]):  # a PL and a non-convex setting
             _measure(warm, dataclasses.replace(job, steps=(1,)), 1)
     measured = []
+    network = None
     with bar:
         for job in jobs:
             measured.append(_measure(cfg, job, workers))
+            bar.update()
+        if cfg.network_steps:
+            network = measure_network(
+                cfg.problem, steps=cfg.network_steps, batch_sizes=cfg.batch_sizes,
+                seeds=cfg.network_seeds, alpha=NETWORK_ALPHA, loss_star=cfg.constants.loss_star,
+            )  # fmt: skip
             bar.update()
     points = np.vstack([np.zeros(cfg.problem.d), cfg.constants.w_star,
                         *(m.finals for m in measured)])  # fmt: skip
@@ -686,6 +752,7 @@ def theorem2(
         slopes=_slopes(rows),
         slope_b=math.nan,
         claims=[],
+        network=network,
         settings={**cfg.settings(), "tolerances": tol},
     )
     report = dataclasses.replace(report, slope_b=_slope_b(report)).judged(tol)
@@ -705,10 +772,13 @@ class _Settings:
     nonconvex_steps: tuple[int, ...]
     batch_sizes: tuple[int, ...]
     ms: tuple[int, ...]
+    network_steps: tuple[int, ...]
+    network_seeds: tuple[int, ...]
 
     @classmethod
     def check(cls, problem: Any, full: Any, runs: Any, seed: Any, pl_steps: Any,
-              nonconvex_steps: Any, batch_sizes: Any, ms: Any, rhos: Any) -> _Settings:  # fmt: skip
+              nonconvex_steps: Any, batch_sizes: Any, ms: Any, network_steps: Any,
+              rhos: Any) -> _Settings:  # fmt: skip
         if rhos is not None:
             raise ValueError(
                 "rhos: Theorem 2 prescribes the radii (rho = 1/(T^(1/4) beta), or "
@@ -736,12 +806,16 @@ class _Settings:
         r = sizes.runs if runs is None else nonnegative_int(runs, "runs", minimum=2)
         b_list = _int_grid(batch_sizes, "batch_sizes", high=problem.n)
         m_list = _micro_batches(ms, max(b_list))
+        net_steps = sizes.network_steps if network_steps is None else network_steps
+        empty = isinstance(net_steps, (Sequence, np.ndarray, range)) and len(net_steps) == 0
+        net_steps = () if empty else _int_grid(net_steps, "network_steps")
+        r_net = sizes.network_runs if runs is None else r
         return cls(
             problem, constants, full, seed, tuple(range(seed * r, (seed + 1) * r)),
             _int_grid(sizes.pl_steps if pl_steps is None else pl_steps, "pl_steps"),
             _int_grid(sizes.nonconvex_steps if nonconvex_steps is None else nonconvex_steps,
                       "nonconvex_steps"),
-            b_list, m_list,
+            b_list, m_list, net_steps, tuple(range(seed * r_net, (seed + 1) * r_net)),
         )  # fmt: skip
 
     def settings(self) -> dict[str, Any]:
@@ -753,6 +827,9 @@ class _Settings:
             "nonconvex_steps": list(self.nonconvex_steps),
             "batch_sizes": list(self.batch_sizes),
             "ms": list(self.ms),
+            "network_steps": list(self.network_steps),
+            "network_runs": len(self.network_seeds),
+            "network_alpha": NETWORK_ALPHA,
             "confidence_z": Z_99,
         }
 
@@ -1016,7 +1093,49 @@ def _rate_b_claim(rep: Theorem2Report, tol: _Tolerances) -> list[Claim]:
     ]
 
 
-_CLAIMS = (_bound_claims, _rate_t_claims, _rate_b_claim, _micro_claims)
+_NETWORK_COLUMNS = (
+    Column("b", "b", "d"),
+    Column("steps", "T", "d"),
+    Column("left_mean", "mean left side", ".3e"),
+    Column("left_upper", "upper 99 % limit", ".3e"),
+    Column("right", "right side", ".3e"),
+    Column("looseness", "right / left", ".3g"),
+    Column("upper_ratio", "upper / right", ".2e"),
+)
+
+
+def _network_claim(rep: Theorem2Report, tol: _Tolerances) -> list[Claim]:
+    net = rep.network
+    if net is None:
+        return []
+    rows = rep.network_rows()
+    # A schedule whose beta is below the one measured on its paths does not meet (A2).
+    ratios = tuple(r["upper_ratio"] for r in rows) if net.converged else (math.inf,)
+    unmet = "" if net.converged else f"; NOT a fixed point after {net.rounds} rounds"
+    return [
+        Claim(
+            "network_bound",
+            "non-convex bound holds on the diagonal network beta = u*v (same data, "
+            f"u_0 = {2 * net.alpha:g}, v_0 = 0) with beta and sigma^2 measured along the path: "
+            f"upper 99% limit of {_LEFT['nonconvex']} below the right side, "
+            f"{_span(net.steps)}, b in {list(net.batch_sizes)}",
+            ratios,
+            Bound.of(tol["bound"]),
+            f"worst upper/right {max(ratios):.3g}; beta = {net.smoothness:.4g} "
+            f"(measured {net.measured_smoothness:.4g}), sigma^2 = {net.sigma2:.4g}, "
+            f"mu along the path = {net.mu:.3g}{unmet}",
+            "the constants are MEASURED along the visited path, not assumed: beta = the largest "
+            "per-example Hessian norm at the iterates and the perturbed points, sigma^2 = the "
+            "largest E_i||grad l_i - grad L||^2 there, mu = the smallest "
+            "||grad L||^2 / (2(L - L*)) at the iterates (reported; this bound does not use it); "
+            "the schedule's beta is iterated until it is at least the beta measured on its own "
+            "paths",
+            Table.of(_NETWORK_COLUMNS, rows),
+        )
+    ]
+
+
+_CLAIMS = (_bound_claims, _rate_t_claims, _rate_b_claim, _micro_claims, _network_claim)
 
 
 def _from_command_line(
