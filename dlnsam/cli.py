@@ -442,9 +442,11 @@ def _add_verify(sub: Any) -> None:
         "first-order gap, the typical ||Delta||_1 ~ 2 rho (d/m) int L and the 1-SAM / n-SAM "
         "shrinkage ratio. flatness: trace and lambda_max of the Hessian at the limits (radii "
         "and micro-batch sizes not given are its own). theorem2: the convergence rates of "
-        "stochastic SAM on its own isotropic least-squares instance (the problem options, "
-        "--alpha, --rtol and --t-max do not apply to it; --seed does). The grid options "
-        "(--rhos, --rho-min/max, --n-rho, --ms) need a name. The first run also compiles the "
+        "stochastic SAM on its own isotropic least-squares instance, and its non-convex bound "
+        "on a diagonal network on the same data with constants measured along the path (the "
+        "problem options, --alpha, --rtol and --t-max do not apply to it; --seed does). The "
+        "grid options (--rhos, --rho-min/max, --n-rho, --ms) need a name. The first run also "
+        "compiles the "
         "Numba kernels (once; cached afterwards). Exit code 1 if a claim fails, 2 for a usage "
         "error.",
     )
