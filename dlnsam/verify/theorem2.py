@@ -490,8 +490,8 @@ class Theorem2Report(Renders):
         for (b, T), left in sorted(net.left.items()):
             init = 4.0 * net.smoothness * (net.loss_init - net.loss_star) / math.sqrt(T)
             noise = 8.0 * net.sigma2 / (b * math.sqrt(T))
-            mean = float(np.mean(left))
-            upper = mean + Z_99 * float(np.std(left, ddof=1)) / math.sqrt(left.size)
+            mean, _, half = _mean_sd_half(left)
+            upper = mean + half
             rows.append({"b": b, "steps": T, "runs": left.size, "left_mean": mean,
                          "left_upper": upper, "right": init + noise,
                          "looseness": (init + noise) / mean if mean > 0 else math.nan,
@@ -929,8 +929,7 @@ def _rows(cfg: _Settings, measured: _Measured, sigma2: float) -> Iterator[Theore
         else:
             init = 4.0 * c.smoothness * gap0 / math.sqrt(T)
             noise = 8.0 * sigma2 / (job.b * math.sqrt(T))
-        mean, sd = float(np.mean(left)), float(np.std(left, ddof=1))
-        half = Z_99 * sd / math.sqrt(left.size)
+        mean, sd, half = _mean_sd_half(left)
         right = init + noise
         yield Theorem2Row(
             form=job.form, b=job.b, m=job.m, steps=T, runs=left.size, gamma=gamma, rho=rho,
@@ -939,6 +938,12 @@ def _rows(cfg: _Settings, measured: _Measured, sigma2: float) -> Iterator[Theore
             looseness=right / mean if mean > 0 else math.nan,
             upper_ratio=(mean + half) / right,
         )  # fmt: skip
+
+
+def _mean_sd_half(left: NDArray[np.float64]) -> tuple[float, float, float]:
+    """Mean, standard deviation and 99 % confidence half-width of the mean over the runs."""
+    mean, sd = float(np.mean(left)), float(np.std(left, ddof=1))
+    return mean, sd, Z_99 * sd / math.sqrt(left.size)
 
 
 def _fit(steps: Sequence[float], means: Sequence[float]) -> float:
