@@ -15,6 +15,7 @@ from dlnsam.algorithms import ALGORITHMS, GD, SAM, SGD, Algorithm, KernelParams,
 from dlnsam.flows import FlowResult, flow
 from dlnsam.many import RunManyResult, run_many
 from dlnsam.metrics import support_recovery
+from dlnsam.paper import PAPER, PaperSetting, paper_problem, paper_rho
 from dlnsam.problems import Problem, gaussian_problem, load_problem
 from dlnsam.results import History, Status
 from dlnsam.sweep import SweepConfig, SweepResult, load_config, run_sweep
@@ -28,12 +29,14 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "ALGORITHMS",
     "GD",
+    "PAPER",
     "SAM",
     "SGD",
     "Algorithm",
     "FlowResult",
     "History",
     "KernelParams",
+    "PaperSetting",
     "Problem",
     "RunManyResult",
     "RunResult",
@@ -50,6 +53,8 @@ __all__ = [
     "initial_point",
     "load_config",
     "load_problem",
+    "paper_problem",
+    "paper_rho",
     "run",
     "run_many",
     "run_schedule",

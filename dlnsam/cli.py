@@ -316,7 +316,10 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         figures = _load_experiment(script).run(args.quick, Path(args.results))
         names = []
         for name, fig in figures.items():
-            save_figure(fig, args.out, name)
+            if isinstance(fig, str):  # a table of the experiment's numbers
+                Path(args.out, f"{name}.md").write_text(fig, encoding="utf-8")
+            else:
+                save_figure(fig, args.out, name)
             names.append(name)
         print(f"{script.stem:<16} {time.perf_counter() - start:7.1f} s  {', '.join(names)}")
     print(
@@ -512,7 +515,7 @@ def _add_verify(sub: Any) -> None:
         "--full",
         action="store_true",
         help="publication sizes, for the verifications that have them (theorem2: R = 1000 runs, "
-        "T up to 1e5; minutes instead of seconds)",
+        "T up to 1e5, minutes instead of seconds; flatness: 100 batch seeds, 10 problems)",
     )
     p_ver.add_argument("--out", default="report", help="output directory (default ./report)")
     p_ver.add_argument("--force", action="store_true", help="replace an earlier report in --out")
@@ -579,9 +582,9 @@ def _add_figures(sub: Any) -> None:
         "figures",
         help="regenerate every figure from the experiment scripts",
         description="Run every experiment script of --experiments (each defines "
-        "run(quick, results) returning named figures), resuming from the results saved "
-        "in --results, and save each figure as PNG and PDF in --out. Timings: see the "
-        "README.",
+        "run(quick, results) returning named figures and tables), resuming from the results "
+        "saved in --results, and save each figure as PNG and PDF, and each table as NAME.md, "
+        "in --out. Timings: see the README.",
     )
     p_fig.add_argument(
         "--quick",

@@ -276,9 +276,10 @@ def _seed_stats(
 
 
 def _by_label(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by their ``label`` key if they have one, else by :func:`algorithm_label`."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
-        groups.setdefault(algorithm_label(row), []).append(row)
+        groups.setdefault(row.get("label") or algorithm_label(row), []).append(row)
     return groups
 
 
@@ -313,17 +314,65 @@ def generalization_vs_rho(rows: list[dict], *, key: str = "test_loss") -> Figure
     """
     fig = Figure(figsize=(5.2, 3.9), layout="constrained")
     ax = fig.add_subplot()
-    for i, (label, group) in enumerate(_by_label(rows).items()):
-        color = _color(label, i)
-        if all(not r.get("rho") for r in group):
-            _horizontal_band(ax, group, key, label, color)
-            continue
-        x, mean, lo, hi = _seed_stats([r for r in group if r.get("rho")], key, "rho")
-        ax.plot(x, mean, "o-", ms=3, color=color, label=label)
-        ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+    _draw_against_rho(ax, rows, key, "rho")
     _finish_log_axes(
         ax, "SAM radius ρ", key.replace("_", " "), "Generalization against ρ", fontsize=8
     )
+    return fig
+
+
+def _draw_against_rho(ax: Axes, rows: list[dict], key: str, x_key: str) -> None:
+    """Rows without a radius as horizontal bands, the others as curves over ``x_key``."""
+    for i, (label, group) in enumerate(_by_label(rows).items()):
+        color = _color(label, i)
+        if all(not r.get(x_key) for r in group):
+            _horizontal_band(ax, group, key, label, color)
+            continue
+        x, mean, lo, hi = _seed_stats([r for r in group if r.get(x_key)], key, x_key)
+        ax.plot(x, mean, "o-", ms=3, color=color, label=label)
+        ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+
+
+def generalization_panels(
+    rows: list[dict], *, panel_key: str = "lr", x_key: str = "rho", key: str = "test_loss",
+    xlabel: str = "SAM radius ρ", panel_title: str = "γ = {:.3g}", title: str = "",
+) -> Figure:
+    """:func:`generalization_vs_rho` in one panel per value of ``panel_key``, sharing the y axis.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows with ``panel_key``, ``x_key`` (0 or None for the ρ-free
+        baseline), ``seed``, ``key``, and ``algorithm`` (or ``label``).
+    panel_key, x_key, key : str
+        The row keys of the panels, the horizontal axis and the vertical axis.
+    xlabel, panel_title, title : str
+        Axis label, per-panel title (formatted with the panel's value) and the
+        figure's title.
+
+    Examples
+    --------
+    >>> from dlnsam.plots import generalization_panels
+    >>> rows = [{"algorithm": "gd", "lr": lr, "rho": None, "seed": 0, "test_loss": 0.3}
+    ...         for lr in (0.1, 0.2)]
+    >>> rows += [{"algorithm": "1-sam", "lr": 0.1, "rho": r, "seed": 0, "test_loss": r}
+    ...          for r in (0.01, 0.1)]
+    >>> len(generalization_panels(rows).axes)
+    2
+    """
+    values = sorted({float(r[panel_key]) for r in rows})
+    fig = Figure(figsize=(2.9 * len(values) + 0.6, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(values), sharey=True, squeeze=False)[0]
+    for ax, value in zip(axes, values, strict=True):
+        _draw_against_rho(ax, [r for r in rows if float(r[panel_key]) == value], key, x_key)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(panel_title.format(value), fontsize=9)
+    axes[0].set_ylabel(key.replace("_", " "))
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -537,6 +586,104 @@ def finetune_curves(curves: dict[str, tuple[ArrayLike, ArrayLike]], switch: int)
             ax.fill_between(x, L.min(axis=0), L.max(axis=0), color=f"C{i}", alpha=0.15, lw=0)
     ax.axvline(switch, color="k", ls=":", lw=1, label=f"switch at {switch}")
     _finish_log_axes(ax, "iteration", "test loss", "Switching between ERM and 1-SAM", fontsize=8)
+    return fig
+
+
+def switch_curves(
+    curves: dict[str, tuple[ArrayLike, ArrayLike, ArrayLike]],
+    switch: int,
+    *,
+    title: str = "",
+    xscale: str = "log",
+) -> Figure:
+    """Train (solid) and test (dashed) loss against the iteration, for schedules that switch.
+
+    Parameters
+    ----------
+    curves : dict
+        Label → (steps (T,), train losses, test losses), the losses (T,) or
+        (seeds, T): drawn as the geometric mean with a min–max band.
+    switch : int
+        The iteration of the switch, marked with a vertical line.
+    title : str, optional
+        The axes' title.
+    xscale : {"log", "linear"}, default "log"
+        Scale of the iteration axis (the loss axis is logarithmic).
+
+    Examples
+    --------
+    >>> from dlnsam.plots import switch_curves
+    >>> fig = switch_curves({"GD": ([0, 10, 100], [1.0, 0.1, 0.01], [1.0, 0.5, 0.4])}, 10)
+    >>> len(fig.axes[0].get_lines())
+    3
+    """
+    fig = Figure(figsize=(5.6, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (label, (steps, train, test)) in enumerate(curves.items()):
+        x = np.asarray(steps, float)
+        x = np.maximum(x, 1) if xscale == "log" else x
+        for vals, ls, suffix in ((train, "-", "train"), (test, "--", "test")):
+            V = np.maximum(np.atleast_2d(np.asarray(vals, float)), 1e-300)
+            ax.plot(x, np.exp(np.log(V).mean(axis=0)), ls, color=f"C{i}",
+                    lw=2.0 - 0.4 * (i % 3), label=f"{label} {suffix}")  # fmt: skip
+            if V.shape[0] > 1:
+                ax.fill_between(x, V.min(axis=0), V.max(axis=0), color=f"C{i}", alpha=0.12, lw=0)
+    ax.axvline(switch, color="k", ls=":", lw=1, label=f"switch at {switch}")
+    _finish_log_axes(ax, "iteration", "loss", title, fontsize=7, ncol=2)
+    ax.set_xscale(xscale)
+    return fig
+
+
+def finetune_radius(
+    rows: list[dict], *, x_key: str = "rho", xlabel: str = "fine-tuning radius ρ"
+) -> Figure:
+    """Fine-tuning outcome against the radius: test loss, effective α and ∫L after the switch.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One row per seed and radius, with ``seed``, ``x_key``, ``status`` and,
+        for the discrete run, ``test_loss``, ``base_test_loss`` (before
+        fine-tuning), ``alpha_fit`` and ``integral_after``; for the flow from
+        the same switch point, ``flow_alpha_eff`` and ``flow_integral_after``.
+        Rows with status ``diverged`` are counted in the legend and left out.
+    x_key, xlabel : str
+        The row key of the radius and its axis label.
+
+    Examples
+    --------
+    >>> from dlnsam.plots import finetune_radius
+    >>> rows = [{"seed": 0, "rho": r, "status": "max_steps", "test_loss": 0.01 / r,
+    ...          "base_test_loss": 0.02, "alpha_fit": 0.05 / r, "integral_after": 1e-3 * r,
+    ...          "flow_alpha_eff": 0.05, "flow_integral_after": 1e-5} for r in (1.0, 2.0)]
+    >>> len(finetune_radius(rows).axes)
+    3
+    """
+    fig = Figure(figsize=(11.5, 3.5), layout="constrained")
+    axes = fig.subplots(1, 3)
+    ok = [r for r in rows if r.get("status") != "diverged"]
+    diverged = len(rows) - len(ok)
+    panels = (
+        (("test_loss", "after fine-tuning"), ("base_test_loss", "before (ERM)"), "test loss"),
+        (("alpha_fit", "discrete run: measured α̂"),
+         ("flow_alpha_eff", "flow: α e^(−Δ) (Theorem 1 from the switch)"), "effective α"),
+        (("integral_after", "discrete run: Σ γ L"), ("flow_integral_after", "flow: ∫ L dt"),
+         "loss integral after the switch"),
+    )  # fmt: skip
+    for ax, (first, second, ylabel) in zip(axes, panels, strict=True):
+        for j, (key, label) in enumerate((first, second)):
+            x, mean, lo, hi = _seed_stats(ok, key, x_key)
+            if x.size:
+                ax.plot(x, mean, "o-" if j == 0 else "s--", ms=3, color=f"C{j}", label=label)
+                ax.fill_between(x, lo, hi, color=f"C{j}", alpha=0.15, lw=0)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+    if diverged:
+        axes[0].set_title(f"{diverged} of {len(rows)} fine-tuning runs diverged (left out)",
+                          fontsize=8)  # fmt: skip
     return fig
 
 

@@ -1,7 +1,8 @@
 """e: fine-tuning — switching between ERM (GD) and 1-SAM during training.
 
-Two switch times: halfway through training (by then both have interpolated,
-every per-example gradient is zero and the switch changes nothing) and early
+Two switch times: halfway through training (in this setting both have
+interpolated by then, every per-example gradient is zero and the switch
+changes nothing; not so in the paper's setting, see ``paper_finetune.py``) and early
 (iteration 30, as the loss starts to fall, where 1-SAM can still steer the
 solution). The interpolation figure walks the straight segment in parameter
 space θ = (u, v) from the ERM solution to that of ERM → 1-SAM switched early.

@@ -78,3 +78,24 @@ def test_figures_checks_its_output_folder_first(tmp_path, capsys) -> None:
     a_file.write_text("")
     assert main(["figures", "--experiments", str(EXPERIMENTS), "--out", str(a_file)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_paper_experiments_write_figures_and_tables(tmp_path, capsys) -> None:
+    out = tmp_path / "figures"
+    args = ["figures", "--quick", "--experiments", str(EXPERIMENTS), "--out", str(out),
+            "--results", str(tmp_path / "results"),
+            "--only", "paper_grid", "paper_finetune"]  # fmt: skip
+    assert main(args) == 0
+    names = {p.name for p in out.iterdir()}
+    for figure in ("paper_test_loss_vs_rho", "paper_finetune", "paper_finetune_radius",
+                   "paper_interpolation"):  # fmt: skip
+        assert {f"{figure}.png", f"{figure}.pdf"} <= names
+    grid = (out / "paper_test_loss_table.md").read_text()
+    # Seed 0 is the paper's data: GD at 5/d ends at the test loss its notebook prints, 0.015056.
+    assert "| 5/d | GD | — |" in grid and "| 0.0151 |" in grid.split("| 5/d | GD | — |")[1]
+    seed0, summary = (out / "paper_finetune_table.md").read_text().split("Over seeds")
+    rows = [line for line in seed0.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 10"]  # the quick radii
+    errors = [float(row.rstrip(" |").split(" | ")[-1]) for row in rows]
+    assert max(errors) < 1e-9  # Theorem 1's identity from the switch point holds for the flows
+    assert "| 10 | " in summary and " of 2 |" in summary

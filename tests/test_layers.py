@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "metrics": 2,
     "flatness": 3,
     "kernels": 3,
+    "paper": 3,
     "reference": 3,
     "training": 4,
     "hypentropy": 4,

@@ -171,6 +171,26 @@ def test_the_cli_leaves_the_grid_to_the_verification(tmp_path, monkeypatch) -> N
     assert seen["rhos"] == [0.01, 0.2]
 
 
+def test_full_takes_the_publication_seeds_and_problems(tmp_path, monkeypatch) -> None:
+    import dlnsam.verify.flatness as module
+
+    seen = {}
+
+    def check(problem, others, alpha, rhos, ms, lrs, seeds, *rest):
+        seen.update(others=others, seeds=seeds)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(module._Settings, "check", check)
+    for full in (False, True):
+        with pytest.raises(ValueError, match="stop here"):
+            flatness_claims(full=full)
+        assert len(seen["others"]) == (module.FULL_OTHERS if full else 3)
+        assert tuple(seen["seeds"]) == (module.FULL_SEEDS if full else module.DEFAULT_SEEDS)
+    assert [p.n for p in module.default_others(9)] == [15] * 9
+    assert main(["verify", "flatness", "--full", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert seen["seeds"] == module.FULL_SEEDS  # the CLI's --full reaches flatness
+
+
 def test_the_cli_refuses_an_unknown_tolerance(tmp_path, capsys) -> None:
     out = tmp_path / "never"
     assert main(["verify", "flatness", "--tol", "slope=1.8,2.2", "--out", str(out)]) == 2
@@ -202,6 +222,7 @@ def test_the_cli_refuses_an_unknown_tolerance(tmp_path, capsys) -> None:
         ({"workers": 0}, "workers"),
         ({"tolerances": {"bogus": 1.0}}, "unknown tolerance 'bogus'"),
         ({"tolerances": {"seed_fraction": 0.5}}, "seed_fraction is a range"),
+        ({"full": 1}, "full must be True or False"),
     ],
 )
 def test_bad_input_names_the_argument(problem, monkeypatch, kwargs, match) -> None:

@@ -81,6 +81,8 @@ __all__ = [
     "DEFAULT_MS",
     "DEFAULT_RHOS",
     "DEFAULT_SEEDS",
+    "FULL_OTHERS",
+    "FULL_SEEDS",
     "TOLERANCES",
     "VERIFICATION",
     "FlatnessReport",
@@ -98,6 +100,10 @@ DEFAULT_MS: tuple[int | None, ...] = (1, 2, 5, 10, None)
 DEFAULT_LRS: tuple[float, ...] = (0.02, 0.2)
 #: Default seeds of the batch stream of the stochastic runs.
 DEFAULT_SEEDS: tuple[int, ...] = tuple(range(8))
+#: Publication sizes (``full=True``, ``dlnsam verify flatness --full``): 100 seeds of the
+#: stochastic runs, and the flows repeated on 9 further problems instead of 3.
+FULL_SEEDS: tuple[int, ...] = tuple(range(100))
+FULL_OTHERS = 9
 
 #: Default tolerances of the claims (override with ``flatness_claims(tolerances=...)``
 #: or ``dlnsam verify flatness --tol NAME=VALUE``):
@@ -137,8 +143,8 @@ def default_problem() -> Problem:
     return gaussian_problem(20, 30, 3, seed=0)
 
 
-def default_others() -> tuple[Problem, ...]:
-    """Three further Gaussian problems (n=15, d=35, k=3, seeds 1–3) for claim 2 across problems.
+def default_others(count: int = 3) -> tuple[Problem, ...]:
+    """``count`` further Gaussian problems (n=15, d=35, k=3, seeds 1, 2, ...) for claims 1, 2, 4.
 
     Examples
     --------
@@ -146,7 +152,8 @@ def default_others() -> tuple[Problem, ...]:
     >>> [(p.n, p.d) for p in default_others()]
     [(15, 35), (15, 35), (15, 35)]
     """
-    return tuple(gaussian_problem(15, 35, 3, seed=s) for s in (1, 2, 3))
+    count = nonnegative_int(count, "count")
+    return tuple(gaussian_problem(15, 35, 3, seed=s) for s in range(1, count + 1))
 
 
 @dataclass(frozen=True)
@@ -383,12 +390,13 @@ class FlatnessReport(Renders):
 def flatness_claims(
     problem: Problem | None = None,
     *,
+    full: bool = False,
     others: Sequence[Problem] | None = None,
     alpha: float = 0.05,
     rhos: Sequence[float] = DEFAULT_RHOS,
     ms: Sequence[int | None] = DEFAULT_MS,
     lrs: Sequence[float] = DEFAULT_LRS,
-    seeds: Sequence[int] = DEFAULT_SEEDS,
+    seeds: Sequence[int] | None = None,
     batch_size: int = 10,
     micro_batch: int = 2,
     sgd_lr: float = 0.05,
@@ -408,6 +416,10 @@ def flatness_claims(
     problem : Problem, optional
         The main problem, X (n, d) with n < d (many interpolators); default
         :func:`default_problem` (n=20, d=30).
+    full : bool, default False
+        Publication sizes: the default ``seeds`` are :data:`FULL_SEEDS` (100)
+        instead of :data:`DEFAULT_SEEDS` (8), and the default ``others``
+        :data:`FULL_OTHERS` (9) problems instead of 3.
     others : sequence of Problem, optional
         Further problems on which the flows of claims 1, 2 and 4 are repeated
         (GF and SAM(ρ, m) for m in ``ms`` dividing their n); default
@@ -421,7 +433,7 @@ def flatness_claims(
         and 1 and n always are.
     lrs : sequence of float
         Step sizes of the full-batch discrete runs (GD and SAM(ρ, m)), > 0.
-    seeds : sequence of int
+    seeds : sequence of int, optional
         Seeds of the batch stream of the stochastic runs, distinct, >= 0.
     batch_size, micro_batch : int
         Batch size b of SGD(b) and of the stochastic SAM runs (1 <= b <= n),
@@ -478,6 +490,12 @@ def flatness_claims(
     """
     start = time.perf_counter()
     tol = resolve_tolerances(TOLERANCES, tolerances)
+    if not isinstance(full, bool):
+        raise ValueError(f"full must be True or False, got {full!r}")
+    if others is None:
+        others = default_others(FULL_OTHERS if full else 3)
+    if seeds is None:
+        seeds = FULL_SEEDS if full else DEFAULT_SEEDS
     cfg = _Settings.check(
         problem, others, alpha, rhos, ms, lrs, seeds, batch_size, micro_batch,
         sgd_lr, sgd_rho, rtol, t_max, loss_tol, max_steps,
@@ -535,7 +553,7 @@ class _Settings:
               seeds: Any, batch_size: Any, micro_batch: Any, sgd_lr: Any, sgd_rho: Any,
               rtol: Any, t_max: Any, loss_tol: Any, max_steps: Any) -> _Settings:  # fmt: skip
         main = default_problem() if problem is None else problem
-        rest = default_others() if others is None else others
+        rest = others
         if not isinstance(main, Problem):
             raise ValueError(f"problem must be a dlnsam.Problem, got {type(main).__name__}")
         if isinstance(rest, Problem) or not all(isinstance(p, Problem) for p in rest):
