@@ -555,6 +555,17 @@ def implicit_bias_path(
     return fig
 
 
+def _geometric_band(
+    ax: Axes, x: ArrayLike, values: ArrayLike, *, color: str, label: str, ls: str = "-",
+    lw: float | None = None, alpha: float = 0.15,
+) -> None:
+    """Values (T,) or (seeds, T): their geometric mean, with a min–max band over seeds."""
+    V = np.maximum(np.atleast_2d(np.asarray(values, float)), 1e-300)
+    ax.plot(x, np.exp(np.log(V).mean(axis=0)), ls=ls, lw=lw, color=color, label=label)
+    if V.shape[0] > 1:
+        ax.fill_between(x, V.min(axis=0), V.max(axis=0), color=color, alpha=alpha, lw=0)
+
+
 def finetune_curves(curves: dict[str, tuple[ArrayLike, ArrayLike]], switch: int) -> Figure:
     """Test loss against the iteration for training schedules that switch algorithm.
 
@@ -577,13 +588,9 @@ def finetune_curves(curves: dict[str, tuple[ArrayLike, ArrayLike]], switch: int)
     ax = fig.add_subplot()
     for i, (label, (steps, losses)) in enumerate(curves.items()):
         x = np.maximum(np.asarray(steps, float), 1)
-        L = np.atleast_2d(np.asarray(losses, float))
-        mean = np.exp(np.log(L).mean(axis=0))
         # Schedules share their first phase with a baseline: distinct styles keep both visible.
-        ax.plot(x, mean, color=f"C{i}", ls=_STYLES[i % len(_STYLES)], lw=2.2 - 0.4 * (i % 3),
-                label=label)  # fmt: skip
-        if L.shape[0] > 1:
-            ax.fill_between(x, L.min(axis=0), L.max(axis=0), color=f"C{i}", alpha=0.15, lw=0)
+        _geometric_band(ax, x, losses, color=f"C{i}", label=label, ls=_STYLES[i % len(_STYLES)],
+                        lw=2.2 - 0.4 * (i % 3))  # fmt: skip
     ax.axvline(switch, color="k", ls=":", lw=1, label=f"switch at {switch}")
     _finish_log_axes(ax, "iteration", "test loss", "Switching between ERM and 1-SAM", fontsize=8)
     return fig
@@ -623,11 +630,8 @@ def switch_curves(
         x = np.asarray(steps, float)
         x = np.maximum(x, 1) if xscale == "log" else x
         for vals, ls, suffix in ((train, "-", "train"), (test, "--", "test")):
-            V = np.maximum(np.atleast_2d(np.asarray(vals, float)), 1e-300)
-            ax.plot(x, np.exp(np.log(V).mean(axis=0)), ls, color=f"C{i}",
-                    lw=2.0 - 0.4 * (i % 3), label=f"{label} {suffix}")  # fmt: skip
-            if V.shape[0] > 1:
-                ax.fill_between(x, V.min(axis=0), V.max(axis=0), color=f"C{i}", alpha=0.12, lw=0)
+            _geometric_band(ax, x, vals, color=f"C{i}", label=f"{label} {suffix}", ls=ls,
+                            lw=2.0 - 0.4 * (i % 3), alpha=0.12)  # fmt: skip
     ax.axvline(switch, color="k", ls=":", lw=1, label=f"switch at {switch}")
     _finish_log_axes(ax, "iteration", "loss", title, fontsize=7, ncol=2)
     ax.set_xscale(xscale)
@@ -706,10 +710,7 @@ def interpolation_losses(ts: ArrayLike, train: ArrayLike, test: ArrayLike) -> Fi
     ax = fig.add_subplot()
     t = np.asarray(ts, float)
     for i, (name, vals) in enumerate((("train", train), ("test", test))):
-        V = np.maximum(np.atleast_2d(np.asarray(vals, float)), 1e-300)
-        ax.plot(t, np.exp(np.log(V).mean(axis=0)), color=f"C{i}", label=f"{name} loss")
-        if V.shape[0] > 1:
-            ax.fill_between(t, V.min(axis=0), V.max(axis=0), color=f"C{i}", alpha=0.15, lw=0)
+        _geometric_band(ax, t, vals, color=f"C{i}", label=f"{name} loss")
     ax.set_yscale("log")
     ax.set_xlabel("t (0: ERM solution, 1: ERM → 1-SAM solution)")
     ax.set_ylabel("loss")

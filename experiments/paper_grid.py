@@ -58,7 +58,7 @@ def table(rows: list[dict]) -> str:
         vals = np.array([r["test_loss"] for r in group if r["test_loss"] is not None])
         mean = f"{np.exp(np.log(vals).mean()):.3g}" if vals.size else "—"
         first = next(r["test_loss"] for r in group if r["seed"] == 0)
-        label = {"gd": "GD", "n-sam": "n-SAM", "1-sam": "1-SAM"}[name]
+        label = plots.algorithm_label({"algorithm": name})
         lines.append(f"| {lr * PAPER.d:g}/d | {label} | {'—' if rho is None else f'{rho:g}'} | "
                      f"{mean} | {vals.size} | {'diverged' if first is None else f'{first:.3g}'} |")
     return "\n".join(lines) + "\n"
