@@ -691,6 +691,46 @@ def finetune_radius(
     return fig
 
 
+def final_and_best(rows: list[dict], *, x_key: str, xlabel: str, title: str = "") -> Figure:
+    """Final test loss (solid) and its minimum over training (dashed) against ``x_key``.
+
+    The dashed curve is what early stopping at the best recorded iteration
+    would have reached; where it lies below the solid one, stopping early
+    would have helped. Linear x axis, log y axis, geometric mean over seeds
+    with a min–max band.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows with ``x_key``, ``seed``, ``test_loss``, ``best_test_loss`` and
+        ``algorithm`` (or ``label``).
+    x_key, xlabel, title : str
+        The row key of the horizontal axis, its label, the axes' title.
+
+    Examples
+    --------
+    >>> from dlnsam.plots import final_and_best
+    >>> rows = [{"label": "GD", "noise": s, "seed": 0, "test_loss": 0.1 + s,
+    ...          "best_test_loss": 0.1 + s / 2} for s in (0.0, 0.5)]
+    >>> len(final_and_best(rows, x_key="noise", xlabel="σ").axes[0].get_lines())
+    2
+    """
+    fig = Figure(figsize=(5.2, 3.9), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (label, group) in enumerate(_by_label(rows).items()):
+        color = _color(label, i)
+        for key, ls, suffix in (("test_loss", "o-", "final"), ("best_test_loss", "s--", "best")):
+            x, mean, lo, hi = _seed_stats(group, key, x_key)
+            ax.plot(x, mean, ls, ms=3, color=color, label=f"{label} ({suffix})")
+            ax.fill_between(x, lo, hi, color=color, alpha=0.12, lw=0)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
 def interpolation_losses(ts: ArrayLike, train: ArrayLike, test: ArrayLike) -> Figure:
     """Train and test loss along a segment between two solutions, log scale.
 
