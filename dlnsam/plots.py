@@ -14,6 +14,7 @@ over seeds and a band from the smallest to the largest value.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -331,6 +332,104 @@ def _draw_against_rho(ax: Axes, rows: list[dict], key: str, x_key: str) -> None:
         x, mean, lo, hi = _seed_stats([r for r in group if r.get(x_key)], key, x_key)
         ax.plot(x, mean, "o-", ms=3, color=color, label=label)
         ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+
+
+def metrics_against(
+    rows: list[dict], metrics: dict[str, str], *, x_key: str, xlabel: str, title: str = ""
+) -> Figure:
+    """One log–log panel per metric against ``x_key``; rows without ``x_key`` are bands.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows with ``x_key`` (None for a baseline drawn as a horizontal band),
+        ``seed``, each metric key, and ``algorithm`` (or ``label``).
+    metrics : dict
+        Row key → axis label, one panel each.
+    x_key, xlabel, title : str
+        The row key of the horizontal axis, its label, the figure's title.
+
+    Examples
+    --------
+    >>> from dlnsam.plots import metrics_against
+    >>> rows = [{"label": "GD", "lr": None, "seed": 0, "a": 1.0, "b": 2.0},
+    ...         {"label": "SGD", "lr": 0.1, "seed": 0, "a": 0.5, "b": 1.0}]
+    >>> len(metrics_against(rows, {"a": "A", "b": "B"}, x_key="lr", xlabel="γ").axes)
+    2
+    """
+    def draw(ax: Axes, key: str) -> None:
+        _draw_against_rho(ax, rows, key, x_key)
+
+    return _metric_panels(metrics, draw, xlabel=xlabel, title=title, width=3.6)
+
+
+def _metric_panels(
+    metrics: dict[str, str], draw: Callable[[Axes, str], None], *, xlabel: str, title: str,
+    width: float,
+) -> Figure:
+    """One log–log panel per metric (row key → axis label), drawn by ``draw(ax, key)``."""
+    fig = Figure(figsize=(width * len(metrics) + 0.4, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, (key, ylabel) in zip(axes, metrics.items(), strict=True):
+        draw(ax, key)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def trade_off(
+    rows: list[dict], metrics: dict[str, str], *, x_key: str, xlabel: str, param_key: str,
+    title: str = "",
+) -> Figure:
+    """Metrics against a quantity both sides of a comparison reach, e.g. the final train loss.
+
+    One log–log panel per metric: every row as a small marker, and per label a
+    line through the geometric means over seeds of each value of ``param_key``
+    (the knob that moves along the trade-off, such as ρ or a weight decay).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows with ``x_key``, ``param_key``, ``seed``, each metric key, and
+        ``algorithm`` (or ``label``); rows with a missing or non-positive
+        value are left out.
+    metrics : dict
+        Row key → axis label, one panel each.
+    x_key, xlabel, param_key, title : str
+        The horizontal axis's row key and label, the knob's row key, the
+        figure's title.
+
+    Examples
+    --------
+    >>> from dlnsam.plots import trade_off
+    >>> rows = [{"label": "1-SAM", "rho": r, "seed": 0, "train_loss": r, "test_loss": 1 - r}
+    ...         for r in (0.1, 0.2)]
+    >>> fig = trade_off(rows, {"test_loss": "test loss"}, x_key="train_loss",
+    ...                 xlabel="train loss", param_key="rho")
+    >>> len(fig.axes[0].get_lines())
+    2
+    """
+    def draw(ax: Axes, key: str) -> None:
+        for i, (label, group) in enumerate(_by_label(rows).items()):
+            color = _color(label, i)
+            pts = [r for r in group if _ok(r, key) and _ok(r, x_key) and r[key] > 0 < r[x_key]]
+            ax.plot([r[x_key] for r in pts], [r[key] for r in pts], ".", ms=3, color=color,
+                    alpha=0.4)  # fmt: skip
+            by: dict[object, list[dict]] = {}
+            for r in pts:
+                by.setdefault(r[param_key], []).append(r)
+            means = sorted(
+                tuple(float(np.exp(np.mean(np.log([r[k] for r in g])))) for k in (x_key, key))
+                for g in by.values()
+            )
+            ax.plot(*zip(*means, strict=True), "o-", ms=4, color=color, label=label)
+
+    return _metric_panels(metrics, draw, xlabel=xlabel, title=title, width=4.2)
 
 
 def generalization_panels(

@@ -105,11 +105,13 @@ def test_paper_seed_experiments_write_their_figures(tmp_path) -> None:
     out = tmp_path / "figures"
     args = ["figures", "--quick", "--experiments", str(EXPERIMENTS), "--out", str(out),
             "--results", str(tmp_path / "results"),
-            "--only", "paper_switch", "paper_label_noise", "paper_normalization"]  # fmt: skip
+            "--only", "paper_switch", "paper_label_noise", "paper_normalization",
+            "paper_weight_decay", "paper_large_step_sgd"]  # fmt: skip
     assert main(args) == 0
     names = {p.name for p in out.iterdir()}
     for figure in ("paper_switch", "paper_label_noise", "paper_label_noise_curves",
-                   "paper_normalization"):  # fmt: skip
+                   "paper_normalization", "paper_weight_decay", "paper_large_step_sgd",
+                   "paper_large_step_sgd_curves"):  # fmt: skip
         assert {f"{figure}.png", f"{figure}.pdf"} <= names
     table = (out / "paper_label_noise_table.md").read_text()
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| 0.5 |")]
@@ -117,3 +119,5 @@ def test_paper_seed_experiments_write_their_figures(tmp_path) -> None:
     for r in rows:  # with noisy labels every algorithm still interpolates and overfits
         train, final, best = (float(x.strip(" |")) for x in r[2:5])
         assert train < 1e-6 and best < final
+    sgd = (out / "paper_large_step_sgd_table.md").read_text()
+    assert "| SGD, large step then decay | 0.3 |" in sgd and "| GD (γ = 5/d) | — |" in sgd
