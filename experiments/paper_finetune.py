@@ -4,15 +4,16 @@ As in the paper: ERM (GD) for 10⁴ steps at γ = 1/d from α = 0.05, then 1-SAM
 at a large radius for 10⁴ more; and 1-SAM (ρ = 0.1 in the paper's units)
 first, then ERM. Radii are in the paper's units (:func:`dlnsam.paper_rho`).
 
-- ``paper_finetune``: train and test loss across the switch on the paper's data
-  (seed 0), fine-tuned at ρ = 10.
+- ``paper_finetune``: train and test loss across the switch, over seeds 0–7,
+  each fine-tuned at the largest radius of the grid at which its fine-tuning
+  does not diverge (ρ = 10 on the paper's data, seed 0).
 - ``paper_finetune_radius``: over seeds 0–7 and a grid of fine-tuning radii,
   the test loss before and after, the measured α̂ of the fine-tuned solution
   against Theorem 1's prediction α e^(−Δ) for the flow started at the same
   switch point (gradient flow for the time 10⁴ γ, then the 1-SAM flow), and
   the loss integrals after the switch of the discrete run and of the flow.
 - ``paper_interpolation``: train and test loss along the segment θ(t) =
-  (1 − t) θ_ERM + t θ_ERM→1-SAM, t from −1 to 2 (seed 0, ρ = 10).
+  (1 − t) θ_ERM + t θ_ERM→1-SAM, t from −1 to 2 (the same runs).
 - ``paper_finetune_table.md``: the numbers of seed 0, and a summary over the seeds.
 """
 
@@ -36,11 +37,15 @@ def _one_sam(rho_ref: float) -> SAM:
     return SAM(paper_rho(rho_ref, 1), m=1)
 
 
-def _curves(p: dlnsam.Problem) -> tuple[dict, dlnsam.RunResult, dlnsam.RunResult]:
-    erm, sam = GD(), _one_sam(FINETUNE_RHO)
+TUNED = "ERM → 1-SAM (the seed's largest stable ρ)"
+
+
+def _curves(p: dlnsam.Problem, rho: float) -> tuple[dict, dlnsam.RunResult, dlnsam.RunResult]:
+    """The four schedules on one problem, fine-tuning at ``rho``: curves, ERM and ERM → 1-SAM."""
+    erm, sam = GD(), _one_sam(rho)
     schedules = {
         "ERM": [(erm, 2 * PHASE)],
-        f"ERM → 1-SAM (ρ={FINETUNE_RHO:g})": [(erm, PHASE), (sam, PHASE)],
+        TUNED: [(erm, PHASE), (sam, PHASE)],
         f"1-SAM (ρ={FIRST_RHO:g}) → ERM": [(_one_sam(FIRST_RHO), PHASE), (erm, PHASE)],
         f"1-SAM (ρ={FIRST_RHO:g})": [(_one_sam(FIRST_RHO), 2 * PHASE)],
     }
@@ -48,8 +53,7 @@ def _curves(p: dlnsam.Problem) -> tuple[dict, dlnsam.RunResult, dlnsam.RunResult
             for k, s in schedules.items()}  # fmt: skip
     curves = {k: (r.history.steps, r.history.train_loss, r.history.test_loss)
               for k, r in runs.items()}  # fmt: skip
-    first, tuned = runs["ERM"], runs[f"ERM → 1-SAM (ρ={FINETUNE_RHO:g})"]
-    return curves, first, tuned
+    return curves, runs["ERM"], runs[TUNED]
 
 
 def _geometric_mean(a: np.ndarray) -> float:
@@ -133,21 +137,31 @@ def _table(all_rows: list[dict]) -> str:
 
 
 def run(quick: bool, results: Path) -> dict[str, Figure | str]:
-    p = paper_problem(0)
-    curves, erm, tuned = _curves(p)
+    seeds = range(2 if quick else 8)
+    rows = radius_rows(seeds, (1.0, FINETUNE_RHO) if quick else RADII)
     ts = np.linspace(-1.0, 2.0, 61)
-    segment = [((1 - t) * erm.u + t * tuned.u) * ((1 - t) * erm.v + t * tuned.v) for t in ts]
-    radii = (1.0, FINETUNE_RHO) if quick else RADII
-    rows = radius_rows(range(2 if quick else 8), radii)
+    per_seed, train_seg, test_seg = [], [], []
+    for seed in seeds:
+        p = paper_problem(seed)
+        # The largest radius of the grid at which this seed's fine-tuning stays finite.
+        rho = max(r["rho"] for r in rows if r["seed"] == seed and r["status"] != "diverged")
+        curves, erm, tuned = _curves(p, rho)
+        per_seed.append(curves)
+        segment = [((1 - t) * erm.u + t * tuned.u) * ((1 - t) * erm.v + t * tuned.v) for t in ts]
+        train_seg.append([p.train_loss(b) for b in segment])
+        test_seg.append([p.test_loss(b) for b in segment])
+    stacked = {
+        label: (curves[0], *(np.array([c[label][j] for c in per_seed]) for j in (1, 2)))
+        for label, curves in per_seed[0].items()
+    }
     return {
         "paper_finetune": plots.switch_curves(
-            curves, PHASE, title="The paper's data (seed 0)", xscale="linear"
+            stacked, PHASE, xscale="linear",
+            title=f"Seeds {seeds[0]}–{seeds[-1]}; fine-tuned at each seed's largest stable ρ",
         ),
         "paper_finetune_radius": plots.finetune_radius(
             rows, xlabel="fine-tuning ρ (paper's units)"
         ),
-        "paper_interpolation": plots.interpolation_losses(
-            ts, [p.train_loss(b) for b in segment], [p.test_loss(b) for b in segment]
-        ),
+        "paper_interpolation": plots.interpolation_losses(ts, train_seg, test_seg),
         "paper_finetune_table": _table(rows),
     }
