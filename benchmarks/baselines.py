@@ -177,7 +177,7 @@ def slsqp(
     *,
     ftol: float = 1e-6,
     maxiter: int = 100,
-    callback: Callable[[scipy.optimize.OptimizeResult], None] | None = None,
+    callback: Callable[[scipy.optimize.OptimizeResult | np.ndarray], None] | None = None,
 ) -> scipy.optimize.OptimizeResult:
     """Minimize φ_α(β) subject to Xβ = y with SLSQP from β = 0 (``x`` of the result is β).
 

@@ -38,17 +38,20 @@ def slsqp_iterations_to(X: np.ndarray, y: np.ndarray, alpha: float, kkt_tol: flo
     """The first SLSQP iteration whose iterate has KKT residuals ≤ ``kkt_tol`` (None if none).
 
     Runs SLSQP with ``ftol = 1e-16`` and a callback that measures the KKT
-    residuals of every iterate and stops the run as soon as they are small enough.
+    residuals of every iterate and notes the first one small enough.
     """
-    count = [0]
+    count, first = [0], [None]
 
-    def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+    def callback(intermediate_result: scipy.optimize.OptimizeResult | np.ndarray) -> None:
+        # SciPy before 1.16 hands SLSQP's callback the iterate itself and cannot be
+        # stopped from it; later ones hand a result. Noting the first hit works with both.
+        x = getattr(intermediate_result, "x", intermediate_result)
         count[0] += 1
-        if baselines.kkt_residuals(X, y, intermediate_result.x, alpha).worst <= kkt_tol:
-            raise StopIteration
+        if first[0] is None and baselines.kkt_residuals(X, y, x, alpha).worst <= kkt_tol:
+            first[0] = count[0]
 
-    res = baselines.slsqp(X, y, alpha, ftol=TIGHT_FTOL, maxiter=maxiter, callback=callback)
-    return count[0] if res.status == 99 else None  # 99: stopped by the callback
+    baselines.slsqp(X, y, alpha, ftol=TIGHT_FTOL, maxiter=maxiter, callback=callback)
+    return first[0]
 
 
 def _comparison(settings: Settings) -> tuple[Table, list[Target], list[Check], str]:
